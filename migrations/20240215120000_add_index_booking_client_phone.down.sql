@@ -1,0 +1,1 @@
+DROP INDEX ix_bookings_client_phone;

@@ -1,0 +1,1 @@
+ALTER TABLE bookings RENAME COLUMN state TO status;

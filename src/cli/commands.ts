@@ -1,0 +1,187 @@
+/**
+ * The command line: one cmd-ts command per verb, each a thin wrapper over a library function
+ * in src/commands. Alembic's verb names are accepted as aliases.
+ */
+import process from "node:process";
+import readline from "node:readline/promises";
+import { command, flag, number, option, optional, positional, string, subcommands } from "cmd-ts";
+import { ExitCode, StrataError } from "../errors.ts";
+import { commandOptions, commonArgs, runVerb, type CommonValues } from "./common.ts";
+import * as render from "./render.ts";
+import { versionLine } from "../build-info.ts";
+
+const revisionArgs = {
+  to: option({ type: optional(string), long: "to", description: "target revision: a version, a unique prefix, head, base, +N or -N" }),
+  step: option({ type: optional(number), long: "step", description: "number of migrations" }),
+  dryRun: flag({ long: "dry-run", description: "print the plan and the SQL it would run; change nothing" }),
+};
+
+/** Alembic style `strata upgrade head` / `strata downgrade -1`: a positional REV means --to. */
+const revPositional = positional({ type: optional(string), displayName: "REV", description: "target revision (same as --to)" });
+
+function pickTarget(to: string | undefined, rev: string | undefined): string | undefined {
+  if (to !== undefined && rev !== undefined && to !== rev) throw new StrataError("usage", `two targets given: ${rev} and --to ${to}`);
+  return to ?? rev;
+}
+
+const up = command({
+  name: "up",
+  aliases: ["upgrade"],
+  description: "Apply pending migrations in order (all of them, or up to --to / --step)",
+  args: {
+    ...commonArgs,
+    ...revisionArgs,
+    rev: revPositional,
+    allowOutOfOrder: flag({ long: "allow-out-of-order", description: "apply pending migrations older than the newest applied one" }),
+  },
+  handler: (a) =>
+    runVerb("up", a, async (logger) => {
+      const { up } = await import("../commands/migrate.ts");
+      return up({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, allowOutOfOrder: a.allowOutOfOrder });
+    }, render.renderMigrate),
+});
+
+const down = command({
+  name: "down",
+  aliases: ["downgrade"],
+  description: "Revert applied migrations, newest first (one by default; --to base reverts all)",
+  args: { ...commonArgs, ...revisionArgs, rev: revPositional },
+  handler: (a) =>
+    runVerb("down", a, async (logger) => {
+      const { down } = await import("../commands/migrate.ts");
+      return down({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun });
+    }, render.renderMigrate),
+});
+
+const redo = command({
+  name: "redo",
+  description: "Revert the newest applied migration and apply it again",
+  args: { ...commonArgs, dryRun: revisionArgs.dryRun },
+  handler: (a) =>
+    runVerb("redo", a, async (logger) => {
+      const { redo } = await import("../commands/migrate.ts");
+      return redo({ ...commandOptions(a, logger), dryRun: a.dryRun });
+    }, render.renderMigrate),
+});
+
+const status = command({
+  name: "status",
+  description: "Show applied and pending migrations, changed or missing files, and the run lock",
+  args: {
+    ...commonArgs,
+    exitCode: flag({ long: "exit-code", description: "exit 3 when migrations are pending, 1 when up would refuse to run" }),
+  },
+  handler: (a) =>
+    runVerb("status", a, async (logger) => {
+      const { status } = await import("../commands/inspect.ts");
+      return status(commandOptions(a, logger));
+    }, render.renderStatus, (r) => (!a.exitCode ? ExitCode.ok : r.problems.length > 0 ? ExitCode.failure : r.pending.length > 0 ? ExitCode.pending : ExitCode.ok)),
+});
+
+const current = command({
+  name: "current",
+  description: "Print the version the database is at",
+  args: { ...commonArgs },
+  handler: (a) =>
+    runVerb("current", a, async (logger) => {
+      const { current } = await import("../commands/inspect.ts");
+      return current(commandOptions(a, logger));
+    }, render.renderCurrent),
+});
+
+const history = command({
+  name: "history",
+  description: "List all migrations in order (with their state when a database is configured)",
+  args: {
+    ...commonArgs,
+    log: flag({ long: "log", description: "show the audit log of up/down/stamp/resolve/unlock runs instead" }),
+    limit: option({ type: optional(number), long: "limit", description: "with --log: how many entries (default 50)" }),
+  },
+  handler: (a) =>
+    runVerb("history", a, async (logger) => {
+      const { history } = await import("../commands/inspect.ts");
+      return history({ ...commandOptions(a, logger), log: a.log, limit: a.limit });
+    }, (r) => render.renderHistory(r, a.verbose)),
+});
+
+const stamp = command({
+  name: "stamp",
+  description: "Record the database as being at REV without running any migration",
+  args: { ...commonArgs, revision: positional({ type: string, displayName: "REV", description: "head, base, a version or prefix, +N/-N" }), dryRun: revisionArgs.dryRun },
+  handler: (a) =>
+    runVerb("stamp", a, async (logger) => {
+      const { stamp } = await import("../commands/record.ts");
+      return stamp({ ...commandOptions(a, logger), revision: a.revision, dryRun: a.dryRun });
+    }, render.renderStamp),
+});
+
+const resolve = command({
+  name: "resolve",
+  description: "Settle a migration that failed midway or whose file changed: record it as applied or as reverted",
+  args: {
+    ...commonArgs,
+    version: positional({ type: string, displayName: "VERSION" }),
+    applied: flag({ long: "applied", description: "record it as applied (with its file's current checksum)" }),
+    reverted: flag({ long: "reverted", description: "remove its record" }),
+  },
+  handler: (a) =>
+    runVerb("resolve", a, async (logger) => {
+      if (a.applied === a.reverted) throw new StrataError("usage", "give exactly one of --applied or --reverted");
+      const { resolve } = await import("../commands/record.ts");
+      return resolve({ ...commandOptions(a, logger), version: a.version, as: a.applied ? "applied" : "reverted" });
+    }, render.renderResolve),
+});
+
+const unlock = command({
+  name: "unlock",
+  description: "Clear a stale migration lock left by a runner that died",
+  args: { ...commonArgs, yes: flag({ long: "yes", short: "y", description: "do not ask for confirmation" }) },
+  handler: (a) =>
+    runVerb("unlock", a, async (logger) => {
+      const { unlock } = await import("../commands/record.ts");
+      return unlock({ ...commandOptions(a, logger), confirm: a.yes ? undefined : confirmUnlock });
+    }, render.renderUnlock),
+});
+
+async function confirmUnlock(lock: { host: string; pid: number; startedAt: string; command: string }): Promise<boolean> {
+  if (!process.stdin.isTTY) {
+    throw new StrataError("usage", "unlock needs confirmation and stdin is not a terminal", { hint: "pass --yes" });
+  }
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`Clear the lock held by ${lock.host} pid ${lock.pid} (${lock.command}) since ${lock.startedAt}? Only do this if that run is dead. [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+const newCmd = command({
+  name: "new",
+  aliases: ["revision", "create"],
+  description: "Write a new migration (SQL pair, or --ts for a TypeScript module) and print its paths",
+  args: {
+    ...commonArgs,
+    message: positional({ type: optional(string), displayName: "MESSAGE", description: "what the migration does; becomes the file name" }),
+    m: option({ type: optional(string), long: "message", short: "m", description: "same as MESSAGE (Alembic's -m)" }),
+    ts: flag({ long: "ts", description: "write a TypeScript migration (for data migrations)" }),
+  },
+  handler: (a) =>
+    runVerb("new", a, async (logger) => {
+      const { newMigration } = await import("../commands/new.ts");
+      const message = a.m ?? a.message;
+      if (message === undefined) throw new StrataError("usage", "a message is required", { hint: 'strata new "add specialist bio"' });
+      return newMigration({ ...commandOptions(a, logger), message, ts: a.ts });
+    }, render.renderNew),
+});
+
+export function buildCli() {
+  return subcommands({
+    name: "strata",
+    version: versionLine(),
+    description: "Database migrations for SQLite and libSQL/Turso",
+    cmds: { up, down, redo, status, current, history, stamp, resolve, unlock, new: newCmd },
+  });
+}
+
+export type { CommonValues };

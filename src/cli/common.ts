@@ -1,0 +1,112 @@
+/**
+ * Options shared by every command, and the code that turns a command's result (or error) into
+ * output and an exit code. Each verb in ./commands.ts is a thin wrapper over a library function.
+ */
+import process from "node:process";
+import { flag, option, optional, string } from "cmd-ts";
+import { ExitCode, StrataError, messageOf } from "../errors.ts";
+import { Logger } from "../output/logger.ts";
+import { redactSecrets } from "../output/redact.ts";
+import type { CommandOptions } from "../commands/context.ts";
+
+/** Options every command accepts (database, folders, output). */
+export const commonArgs = {
+  url: option({ type: optional(string), long: "url", description: "database URL: a file path, file:PATH, libsql://, https://, wss:// … [env DATABASE_URL]" }),
+  authToken: option({ type: optional(string), long: "auth-token", description: "auth token for a remote database [env DATABASE_AUTH_TOKEN, LIBSQL_AUTH_TOKEN, TURSO_AUTH_TOKEN]" }),
+  authTokenFile: option({ type: optional(string), long: "auth-token-file", description: "read the auth token from this file (systemd credentials) [env DATABASE_AUTH_TOKEN_FILE]" }),
+  dir: option({ type: optional(string), long: "dir", description: "migrations folder (default ./migrations) [env STRATA_DIR]" }),
+  table: option({ type: optional(string), long: "table", description: "version table name (default strata_migrations) [env STRATA_TABLE]" }),
+  config: option({ type: optional(string), long: "config", description: "config file (default ./strata.toml when present) [env STRATA_CONFIG]" }),
+  lockTimeout: option({ type: optional(string), long: "lock-timeout", description: "how long to wait for another runner's lock or a busy database: 30, 30s, 2m (default 60s) [env STRATA_LOCK_TIMEOUT]" }),
+  json: flag({ long: "json", description: "print a machine-readable JSON result on stdout (logs stay on stderr)" }),
+  quiet: flag({ long: "quiet", short: "q", description: "only errors and warnings on stderr" }),
+  verbose: flag({ long: "verbose", short: "v", description: "more detail, and stack traces on errors" }),
+};
+
+export interface CommonValues {
+  url: string | undefined;
+  authToken: string | undefined;
+  authTokenFile: string | undefined;
+  dir: string | undefined;
+  table: string | undefined;
+  config: string | undefined;
+  lockTimeout: string | undefined;
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+}
+
+export function loggerFor(v: CommonValues): Logger {
+  return new Logger({ quiet: v.quiet, verbose: v.verbose });
+}
+
+export function commandOptions(v: CommonValues, logger: Logger): CommandOptions {
+  return {
+    url: v.url,
+    authToken: v.authToken,
+    authTokenFile: v.authTokenFile,
+    dir: v.dir,
+    table: v.table,
+    config: v.config,
+    lockTimeout: v.lockTimeout,
+    logger,
+  };
+}
+
+/** Text output (stdout) of a successful command. */
+export function printOut(text: string): void {
+  if (text) process.stdout.write(redactSecrets(text.endsWith("\n") ? text : text + "\n"));
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(redactSecrets(JSON.stringify(value, null, 2)) + "\n");
+}
+
+/**
+ * Runs a verb: calls `fn`, prints its result as JSON or text, maps errors to one line and an
+ * exit code. Sets process.exitCode rather than exiting, so pending output is flushed.
+ */
+export async function runVerb<T>(
+  command: string,
+  v: CommonValues,
+  fn: (logger: Logger) => Promise<T>,
+  render: (result: T) => string,
+  exitCodeOf: (result: T) => number = () => ExitCode.ok,
+): Promise<void> {
+  const logger = loggerFor(v);
+  try {
+    const result = await fn(logger);
+    if (v.json) printJson({ ok: true, command, ...(result as object) });
+    else printOut(render(result));
+    process.exitCode = exitCodeOf(result);
+  } catch (e) {
+    process.exitCode = reportError(command, e, v, logger);
+  }
+}
+
+export function reportError(command: string, e: unknown, v: { json: boolean; verbose: boolean }, logger: Logger): number {
+  const err = e instanceof StrataError ? e : new StrataError("failure", messageOf(e), { cause: e });
+  const where = err.where ? `${err.where}: ` : "";
+  logger.error(`${where}${err.message}`);
+  if (err.hint) logger.info(`hint: ${err.hint}`);
+  if (v.verbose) {
+    const stack = (err.cause instanceof Error ? err.cause.stack : undefined) ?? err.stack;
+    if (stack) logger.debug(stack);
+  }
+  if (v.json) {
+    printJson({
+      ok: false,
+      command,
+      error: {
+        kind: err.kind,
+        message: err.message,
+        hint: err.hint ?? null,
+        file: err.file ?? null,
+        line: err.line ?? null,
+        exitCode: err.exitCode,
+        ...(err.details ? { details: err.details } : {}),
+      },
+    });
+  }
+  return err.exitCode;
+}

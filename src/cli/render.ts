@@ -1,0 +1,104 @@
+/** Plain-text renderings of command results (stdout when not --json). */
+import type { MigrateResult } from "../commands/migrate.ts";
+import type { CurrentResult, HistoryResult, MigrationInfo, StatusResult } from "../commands/inspect.ts";
+import type { ResolveResult, StampResult, UnlockResult } from "../commands/record.ts";
+import type { NewResult } from "../commands/new.ts";
+
+function table(rows: string[][]): string {
+  if (rows.length === 0) return "";
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
+}
+
+const LABEL: Record<string, string> = {
+  applied: "applied",
+  pending: "pending",
+  changed: "CHANGED",
+  missing: "MISSING FILE",
+  failed: "FAILED MIDWAY",
+};
+
+function migrationRows(list: MigrationInfo[], withState: boolean): string[][] {
+  return list.map((m) => [
+    m.version,
+    m.name,
+    ...(withState ? [LABEL[m.state]! + (m.outOfOrder ? " (out of order)" : "")] : []),
+    m.appliedAt ?? "",
+  ]);
+}
+
+export function renderMigrate(r: MigrateResult): string {
+  if (r.dryRun) {
+    if (r.plan.length === 0) return `-- dry run: nothing to do; database is at ${r.from ?? "base"}`;
+    const out = [`-- dry run on ${r.database}: ${r.from ?? "base"} -> ${r.to ?? "base"}; nothing was changed`];
+    for (const p of r.plan) {
+      out.push("", `-- ${p.direction} ${p.version}_${p.name} (${p.file})${p.transaction ? "" : " [no transaction]"}`);
+      if (p.statements) out.push(...p.statements.map((s) => s + ";"));
+      else out.push(`-- runs ${p.direction}(tx) exported by the TypeScript module`);
+    }
+    return out.join("\n");
+  }
+  if (r.steps.length === 0) return `database is at ${r.to ?? "base"} (nothing to do)`;
+  const rows = r.steps.map((s) => [s.direction === "up" ? "applied" : "reverted", s.version, s.name, `${s.durationMs} ms`, s.outcome.startsWith("already") ? "(by another runner)" : ""]);
+  return `${table(rows)}\ndatabase is at ${r.to ?? "base"}`;
+}
+
+export function renderStatus(r: StatusResult): string {
+  const out = [`database: ${r.database}${r.exists ? "" : " (does not exist yet)"}`, `current:  ${r.current ?? "base"}${r.current && r.current === r.head && r.pending.length === 0 ? " (head)" : ""}`];
+  const all = [...r.applied, ...r.pending].sort((a, b) => (BigInt(a.version) < BigInt(b.version) ? -1 : 1));
+  if (all.length > 0) out.push("", table([["VERSION", "NAME", "STATE", "APPLIED AT"], ...migrationRows(all, true)]));
+  out.push("", `${r.applied.length} applied, ${r.pending.length} pending`);
+  if (r.lock) out.push(`lock: held by ${r.lock.host} pid ${r.lock.pid} (${r.lock.command}) since ${r.lock.startedAt}, lease until ${r.lock.expiresAt}`);
+  for (const p of r.problems) out.push(`problem: ${p}`);
+  return out.join("\n");
+}
+
+export function renderCurrent(r: CurrentResult): string {
+  if (!r.current) return "base (no migration applied)";
+  return `${r.current} ${r.name ?? ""}${r.isHead ? " (head)" : ""}`.trim();
+}
+
+export function renderHistory(r: HistoryResult, verbose: boolean): string {
+  if (r.log) {
+    if (r.log.length === 0) return "audit log is empty";
+    return table([
+      ["AT", "COMMAND", "RESULT", "VERSIONS", "BY", "DURATION", ...(verbose ? ["MESSAGE"] : [])],
+      ...r.log.map((l) => [l.at, l.command, l.result, l.versions.join(",") || "-", `${l.userHost} pid ${l.pid}`, `${l.durationMs} ms`, ...(verbose ? [l.message ?? ""] : [])]),
+    ]);
+  }
+  const withState = r.database !== null;
+  if (r.migrations.length === 0) return "no migrations";
+  if (!verbose) {
+    return table(r.migrations.map((m, i) => [
+      m.version,
+      m.name,
+      ...(withState ? [LABEL[m.state]!] : []),
+      i === r.migrations.length - 1 ? "(head)" : "",
+    ]));
+  }
+  return r.migrations
+    .map((m) => [
+      `${m.version} ${m.name}${withState ? ` [${LABEL[m.state]}]` : ""}`,
+      `  file:       ${m.file ?? "(missing)"}`,
+      `  kind:       ${m.kind ?? "?"}${m.reversible ? ", reversible" : ", irreversible"}`,
+      `  checksum:   ${m.checksum ?? ""}`,
+      ...(m.appliedAt ? [`  applied at: ${m.appliedAt} (${m.durationMs} ms)`] : []),
+    ].join("\n"))
+    .join("\n\n");
+}
+
+export function renderStamp(r: StampResult): string {
+  return `${r.dryRun ? "dry run: would stamp" : "stamped"} ${r.to ?? "base"} (was ${r.from ?? "base"}): recorded [${r.added.join(", ")}], removed [${r.removed.join(", ")}]`;
+}
+
+export function renderResolve(r: ResolveResult): string {
+  return `${r.version} recorded as ${r.recordedAs} (was ${r.previousState})`;
+}
+
+export function renderUnlock(r: UnlockResult): string {
+  return r.cleared ? `cleared the lock held by ${r.cleared.host} pid ${r.cleared.pid} since ${r.cleared.startedAt}` : "no lock is held";
+}
+
+export function renderNew(r: NewResult): string {
+  return r.files.join("\n");
+}

@@ -1,0 +1,57 @@
+/**
+ * What every command needs: resolved settings, an open database, the migration files and the
+ * engine. Commands are library functions: they take these and return results as values.
+ */
+import { requireUrl, resolveSettings, type FlagValues, type Settings } from "../config/settings.ts";
+import { openDatabase, type Database } from "../db/connection.ts";
+import { silentLogger, type Logger } from "../output/logger.ts";
+import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
+import { Engine } from "../runtime/migrator.ts";
+import { reconcile, type Entry } from "../runtime/plan.ts";
+
+export interface CommandOptions extends FlagValues {
+  logger?: Logger;
+}
+
+export interface Session {
+  settings: Settings;
+  db: Database;
+  engine: Engine;
+  files: MigrationFile[];
+  logger: Logger;
+  close(): void;
+}
+
+/**
+ * Opens what a command needs. `write` commands may create the database file; read-only ones
+ * never do. Migration files are read before the database is opened, so a malformed folder
+ * fails before anything is touched.
+ */
+export async function openSession(options: CommandOptions, access: { write: boolean; needFiles?: boolean }): Promise<Session> {
+  const logger = options.logger ?? silentLogger;
+  const settings = resolveSettings(options);
+  const url = requireUrl(settings);
+  const files = access.needFiles === false ? [] : discoverMigrations(settings.dir);
+  const db = await openDatabase(url, {
+    authToken: settings.authToken,
+    create: access.write,
+    busyTimeoutMs: Math.max(settings.lockTimeoutMs, 1000),
+  });
+  const engine = new Engine({ db, table: settings.table, logger, lockTimeoutMs: settings.lockTimeoutMs });
+  logger.debug(`database ${db.displayUrl} (url from ${settings.sources.url}), migrations ${settings.dir}, table ${settings.table}`);
+  return { settings, db, engine, files, logger, close: () => db.close() };
+}
+
+/** Runs `fn` with a session and always closes it. */
+export async function withSession<T>(options: CommandOptions, access: { write: boolean; needFiles?: boolean }, fn: (s: Session) => Promise<T>): Promise<T> {
+  const session = await openSession(options, access);
+  try {
+    return await fn(session);
+  } finally {
+    session.close();
+  }
+}
+
+export function entriesOf(session: Session, applied: Parameters<typeof reconcile>[1]): Entry[] {
+  return reconcile(session.files, applied);
+}

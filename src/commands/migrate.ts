@@ -1,0 +1,198 @@
+/**
+ * up, down and redo: the commands that run migrations.
+ */
+import { StrataError, messageOf } from "../errors.ts";
+import { blockingProblems, currentVersion, isApplied, reconcile, resolveRevision, type Entry } from "../runtime/plan.ts";
+import type { StepResult } from "../runtime/migrator.ts";
+import { loadStep, type Direction } from "../script/load.ts";
+import { withSession, type CommandOptions, type Session } from "./context.ts";
+
+export interface MigrateOptions extends CommandOptions {
+  /** Target revision (REV). */
+  to?: string | undefined;
+  /** Number of migrations to apply/revert. */
+  step?: number | undefined;
+  dryRun?: boolean | undefined;
+  allowOutOfOrder?: boolean | undefined;
+}
+
+export interface PlannedStep {
+  version: string;
+  name: string;
+  direction: Direction;
+  file: string;
+  kind: "sql" | "ts";
+  transaction: boolean;
+  /** The SQL statements for SQL migrations (dry run). */
+  statements?: string[];
+}
+
+export interface MigrateResult {
+  command: "up" | "down" | "redo";
+  database: string;
+  dryRun: boolean;
+  from: string | null;
+  to: string | null;
+  plan: PlannedStep[];
+  steps: StepResult[];
+  /** Another runner held the lock and applied migrations meanwhile. */
+  waitedForLock: boolean;
+}
+
+export function up(options: MigrateOptions): Promise<MigrateResult> {
+  return migrate("up", options);
+}
+
+export function down(options: MigrateOptions): Promise<MigrateResult> {
+  return migrate("down", options);
+}
+
+/** Down one step, then up one: re-runs the newest migration. */
+export function redo(options: MigrateOptions): Promise<MigrateResult> {
+  return migrate("redo", options);
+}
+
+async function migrate(command: "up" | "down" | "redo", options: MigrateOptions): Promise<MigrateResult> {
+  validateStep(options.step);
+  if (options.dryRun) return dryRun(command, options);
+  return withSession(options, { write: true }, async (s) => {
+    const started = performance.now();
+    const { state, lock } = await s.engine.lock(command);
+    const steps: StepResult[] = [];
+    let plan: PlannedStep[] = [];
+    let entries: Entry[] = reconcile(s.files, state.applied);
+    const from = currentVersion(entries) ?? null;
+    try {
+      const problem = blockingProblems(entries);
+      if (problem) throw problem;
+      const ordered = planSteps(command, entries, options);
+      plan = await Promise.all(ordered.map((p) => describeStep(p.entry, p.direction, false)));
+      if (lock.waited && ordered.length === 0) s.logger.info("another runner applied the migrations while this one waited for the lock");
+      for (const [i, p] of ordered.entries()) {
+        s.logger.progress(i + 1, ordered.length, `${p.direction === "up" ? "applying" : "reverting"} ${p.entry.version}_${p.entry.name}`);
+        const result = p.direction === "up" ? await s.engine.up(p.entry.file!) : await s.engine.down(p.entry.file!);
+        steps.push(result);
+        if (result.outcome.startsWith("already")) s.logger.info(`${result.version} was ${result.direction === "up" ? "applied" : "reverted"} by another runner meanwhile`);
+      }
+      entries = reconcile(s.files, (await s.engine.readState()).applied);
+      const to = currentVersion(entries) ?? null;
+      await s.engine.unlockAndLog({ command, versions: steps.map((x) => x.version), result: "ok", durationMs: performance.now() - started });
+      s.logger.info(summary(command, steps, to));
+      return { command, database: s.db.displayUrl, dryRun: false, from, to, plan, steps, waitedForLock: lock.waited };
+    } catch (e) {
+      await s.engine.unlockAndLog({
+        command,
+        versions: steps.map((x) => x.version),
+        result: "error",
+        durationMs: performance.now() - started,
+        message: messageOf(e).slice(0, 500),
+      });
+      if (e instanceof StrataError && steps.length > 0) e.details = { ...e.details, completed: steps };
+      throw e;
+    }
+  });
+}
+
+function validateStep(step: number | undefined): void {
+  if (step !== undefined && (!Number.isInteger(step) || step < 1)) {
+    throw new StrataError("usage", `--step must be a positive whole number, got ${step}`);
+  }
+}
+
+interface OrderedStep {
+  entry: Entry;
+  direction: Direction;
+}
+
+/** Decides which migrations run, in order. Pure apart from its errors. */
+export function planSteps(command: "up" | "down" | "redo", entries: Entry[], options: MigrateOptions): OrderedStep[] {
+  if (options.to !== undefined && options.step !== undefined) {
+    throw new StrataError("usage", "--to and --step cannot be combined", { hint: "give one of them" });
+  }
+  if (command === "redo") {
+    const last = [...entries].reverse().find(isApplied);
+    if (!last) throw new StrataError("state", "nothing to redo: no migration is applied");
+    return [{ entry: last, direction: "down" }, { entry: last, direction: "up" }];
+  }
+  if (command === "up") {
+    const target = options.to === undefined ? entries.length - 1 : resolveRevision(options.to, entries);
+    const cur = entries.reduce((c, e, i) => (isApplied(e) ? i : c), -1);
+    if (options.to !== undefined && target < cur) {
+      throw new StrataError("usage", `revision ${options.to} is below the current version ${entries[cur]!.version}`, {
+        hint: "use `strata down --to` to go back",
+      });
+    }
+    let pending = entries.filter((e, i) => e.state === "pending" && i <= target);
+    const outOfOrder = pending.filter((e) => e.outOfOrder);
+    if (outOfOrder.length > 0 && !options.allowOutOfOrder) {
+      throw new StrataError("state", `pending migration(s) older than the newest applied one: ${outOfOrder.map((e) => `${e.version}_${e.name}`).join(", ")}`, {
+        hint: "they were probably merged from another branch; check they are independent, then rerun with --allow-out-of-order",
+        details: { outOfOrder: outOfOrder.map((e) => e.version) },
+      });
+    }
+    if (options.step !== undefined) pending = pending.slice(0, options.step);
+    return pending.map((entry) => ({ entry, direction: "up" as const }));
+  }
+  const applied = entries.filter(isApplied).reverse();
+  let revert: Entry[];
+  if (options.to !== undefined) {
+    const target = resolveRevision(options.to, entries);
+    const targetEntry = entries[target];
+    if (targetEntry && !isApplied(targetEntry)) {
+      throw new StrataError("usage", `revision ${targetEntry.version} is not applied`, { hint: "`strata down --to` takes an applied revision, or base" });
+    }
+    revert = applied.filter((e) => entries.indexOf(e) > target);
+  } else {
+    revert = applied.slice(0, options.step ?? 1);
+  }
+  const irreversible = revert.find((e) => e.file && !e.file.downPath);
+  if (irreversible) {
+    throw new StrataError("state", `cannot go down past ${irreversible.version}_${irreversible.name}: it is irreversible (no down)`, {
+      file: irreversible.file!.upPath,
+      hint: "stop at a later revision with --to, or restore a backup (`strata restore`)",
+    });
+  }
+  return revert.map((entry) => ({ entry, direction: "down" as const }));
+}
+
+async function describeStep(entry: Entry, direction: Direction, withSql: boolean): Promise<PlannedStep> {
+  const file = entry.file!;
+  const step = await loadStep(file, direction);
+  return {
+    version: entry.version,
+    name: entry.name,
+    direction,
+    file: step.file,
+    kind: step.kind,
+    transaction: step.transaction,
+    ...(withSql && step.kind === "sql" ? { statements: step.statements.map((x) => x.sql) } : {}),
+  };
+}
+
+/** Plans without writing anything: not even strata's own tables are created. */
+async function dryRun(command: "up" | "down" | "redo", options: MigrateOptions): Promise<MigrateResult> {
+  return withSession(options, { write: false }, async (s: Session) => {
+    const state = await s.engine.readState();
+    const entries = reconcile(s.files, state.applied);
+    const problem = blockingProblems(entries);
+    if (problem) throw problem;
+    const ordered = planSteps(command, entries, options);
+    const plan = await Promise.all(ordered.map((p) => describeStep(p.entry, p.direction, true)));
+    const from = currentVersion(entries) ?? null;
+    let to = from;
+    if (command === "up" && ordered.length > 0) to = ordered[ordered.length - 1]!.entry.version;
+    if (command === "down" && ordered.length > 0) {
+      const lastReverted = entries.indexOf(ordered[ordered.length - 1]!.entry);
+      to = entries.slice(0, lastReverted).filter(isApplied).pop()?.version ?? null;
+    }
+    return { command, database: s.db.displayUrl, dryRun: true, from, to, plan, steps: [], waitedForLock: false };
+  });
+}
+
+function summary(command: string, steps: StepResult[], to: string | null): string {
+  const done = steps.filter((x) => !x.outcome.startsWith("already"));
+  if (steps.length === 0) return `nothing to do; database is at ${to ?? "base"}`;
+  const verb = command === "down" ? "reverted" : command === "redo" ? "redid" : "applied";
+  const ms = steps.reduce((a, x) => a + x.durationMs, 0);
+  return `${verb} ${command === "redo" ? 1 : done.length} migration(s) in ${ms} ms; database is at ${to ?? "base"}`;
+}

@@ -1,0 +1,112 @@
+/**
+ * The one connection abstraction: a local SQLite file or a remote libSQL server, both through
+ * @libsql/client. The engine only sees `Database`; nothing else in strata creates clients.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { createClient, type Client, type Config } from "@libsql/client";
+import { StrataError } from "../errors.ts";
+import { isRemoteUrl } from "../config/settings.ts";
+import { redactUrl } from "../output/redact.ts";
+import { describeDbError } from "./errors.ts";
+
+export interface Database {
+  readonly client: Client;
+  /** The URL, redacted: safe to print. */
+  readonly displayUrl: string;
+  readonly remote: boolean;
+  /** Absolute path of a local database file. */
+  readonly localPath: string | undefined;
+  /** False when a local file did not exist and a read-only command looked at an empty stand-in. */
+  readonly exists: boolean;
+  close(): void;
+}
+
+export interface OpenOptions {
+  authToken?: string | undefined;
+  /** Create a missing local file (commands that write). Read-only commands never create one. */
+  create: boolean;
+  /** How long a local connection waits for another writer before "database is locked". */
+  busyTimeoutMs?: number;
+}
+
+export function localPathOf(url: string): string | undefined {
+  if (!/^file:/i.test(url)) return undefined;
+  const raw = url.slice(5).split("?")[0]!;
+  return decodeURIComponent(raw);
+}
+
+export async function openDatabase(url: string, options: OpenOptions): Promise<Database> {
+  const displayUrl = redactUrl(url);
+  const remote = isRemoteUrl(url);
+  if (url === ":memory:") return wrap(createClient({ url: ":memory:" }), displayUrl, false, undefined, true);
+
+  const localPath = localPathOf(url);
+  if (localPath !== undefined) {
+    const exists = checkLocalPath(localPath, options.create);
+    if (!exists && !options.create) {
+      // A read-only command on a database that does not exist yet: answer as for an empty one
+      // instead of creating a file behind the user's back.
+      return wrap(createClient({ url: ":memory:" }), displayUrl, false, localPath, false);
+    }
+  }
+
+  const config: Config = { url, intMode: "number" };
+  if (options.authToken) config.authToken = options.authToken;
+  if (!remote) {
+    config.timeout = options.busyTimeoutMs ?? 5000;
+    // One connection: pragmas (foreign_keys) set on it stay in force for the whole run.
+    config.concurrency = 1;
+  }
+  let client: Client;
+  try {
+    client = createClient(config);
+  } catch (e) {
+    throw describeDbError(e, displayUrl);
+  }
+  return wrap(client, displayUrl, remote, localPath, true);
+}
+
+function wrap(client: Client, displayUrl: string, remote: boolean, localPath: string | undefined, exists: boolean): Database {
+  return {
+    client,
+    displayUrl,
+    remote,
+    localPath,
+    exists,
+    close: () => client.close(),
+  };
+}
+
+/** Clear errors for local paths before SQLite gives its terse "unable to open database file". */
+function checkLocalPath(file: string, create: boolean): boolean {
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new StrataError("unreachable", `cannot access database file ${file}: ${(e as NodeJS.ErrnoException).code}`, {
+        hint: "check the path and its permissions",
+      });
+    }
+  }
+  if (stat?.isDirectory()) {
+    throw new StrataError("usage", `database path ${file} is a directory`, { hint: "point --url at a database file" });
+  }
+  if (stat) return true;
+  if (!create) return false;
+  const dir = path.dirname(file);
+  if (!fs.existsSync(dir)) {
+    throw new StrataError("unreachable", `cannot create database ${file}: directory ${dir} does not exist`, {
+      hint: "create the directory first or fix --url",
+    });
+  }
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw new StrataError("unreachable", `cannot create database ${file}: directory ${dir} is not writable`, {
+      hint: "run as a user that can write there, or choose another path",
+    });
+  }
+  return false;
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+/**
+ * strata's entry point (Node via tsx, Deno, and the compiled binary). Nothing runs at import
+ * time but argument parsing; commands load their modules lazily so start-up stays fast.
+ * Library users import src/index.ts instead.
+ */
+import process from "node:process";
+import { main } from "./cli/run.ts";
+
+process.exitCode = await main(process.argv.slice(2));

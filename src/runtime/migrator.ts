@@ -1,0 +1,460 @@
+/**
+ * The engine: reads the database state, holds the run lock, and applies or reverts one
+ * migration at a time, each atomically with its version row. Commands (src/commands) decide
+ * what to run; this file decides how.
+ *
+ * Round trips matter on remote databases, so:
+ * - lock + state read is one batch;
+ * - an SQL migration (statements + guards + version row + lease renewal) is one batch;
+ * - releasing the lock and writing the audit log is one batch.
+ */
+import os from "node:os";
+import process from "node:process";
+import path from "node:path";
+import type { InStatement, ResultSet, Transaction } from "@libsql/client";
+import { StrataError, messageOf } from "../errors.ts";
+import type { Database } from "../db/connection.ts";
+import { describeDbError, isTransportError, sqliteMessage } from "../db/errors.ts";
+import type { Logger } from "../output/logger.ts";
+import type { MigrationFile } from "../script/discover.ts";
+import { loadStep, type Direction, type LoadedStep } from "../script/load.ts";
+import { GUARD, Store, toAppliedRow, toLockRow, type AppliedRow, type Identity, type LockRow, type LogEntry } from "./store.ts";
+import { buildInfo } from "../build-info.ts";
+
+export interface EngineOptions {
+  db: Database;
+  table: string;
+  logger: Logger;
+  lockTimeoutMs: number;
+  /** Lease length of the run lock; renewed after every migration. */
+  leaseMs?: number;
+}
+
+export interface DbState {
+  applied: AppliedRow[];
+  lock: LockRow | undefined;
+  /** Whether strata's tables exist yet. */
+  initialized: boolean;
+}
+
+export type Outcome = "applied" | "reverted" | "already-applied" | "already-reverted";
+
+export interface StepResult {
+  version: string;
+  name: string;
+  direction: Direction;
+  outcome: Outcome;
+  durationMs: number;
+  /** Set when the server's answer was lost and the outcome was learned by re-reading. */
+  recoveredAfterLostResponse?: boolean;
+}
+
+export interface LockInfo {
+  /** Another runner held the lock and we waited for it. */
+  waited: boolean;
+  /** A stale lock (expired lease or dead process) was taken over from this holder. */
+  tookOverFrom: LockRow | undefined;
+}
+
+export function identity(): Identity {
+  const host = os.hostname();
+  let user = "unknown";
+  try {
+    user = os.userInfo().username;
+  } catch {
+    /* no passwd entry (containers): keep "unknown" */
+  }
+  const pid = process.pid;
+  return { holder: `${host}:${pid}:${Math.random().toString(36).slice(2, 10)}`, user, host, pid, strataVersion: buildInfo.version };
+}
+
+const NO_TABLE = /no such table/i;
+
+export class Engine {
+  readonly db: Database;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly me: Identity = identity();
+  private readonly lockTimeoutMs: number;
+  private readonly leaseMs: number;
+  private fkOffOnConnection = false;
+
+  constructor(options: EngineOptions) {
+    this.db = options.db;
+    this.store = new Store(options.table);
+    this.logger = options.logger;
+    this.lockTimeoutMs = options.lockTimeoutMs;
+    this.leaseMs = options.leaseMs ?? 60_000;
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** The version rows and the lock, in one round trip, without creating anything. */
+  async readState(): Promise<DbState> {
+    if (!this.db.exists) return { applied: [], lock: undefined, initialized: false };
+    return this.retryRead(async () => {
+      try {
+        const [applied, lock] = await this.db.client.batch([this.store.selectApplied(), this.store.selectLock()], "read");
+        return { applied: applied!.rows.map(toAppliedRow), lock: lock!.rows[0] ? toLockRow(lock!.rows[0]) : undefined, initialized: true };
+      } catch (e) {
+        if (NO_TABLE.test(messageOf(e))) return this.readWithoutLockTable(e);
+        throw this.versionTableError(e);
+      }
+    });
+  }
+
+  /** The lock table may be missing when only the version table exists (created by stamp, say). */
+  private async readWithoutLockTable(first: unknown): Promise<DbState> {
+    try {
+      const rs = await this.db.client.execute(this.store.selectApplied());
+      return { applied: rs.rows.map(toAppliedRow), lock: undefined, initialized: true };
+    } catch (e) {
+      if (NO_TABLE.test(messageOf(e))) return { applied: [], lock: undefined, initialized: false };
+      throw this.versionTableError(first);
+    }
+  }
+
+  private versionTableError(e: unknown): StrataError {
+    const msg = messageOf(e);
+    if (/no such column/i.test(msg)) {
+      return new StrataError("state", `table "${this.store.table}" exists but was not created by strata (${sqliteMessage(e)})`, {
+        hint: "another tool uses this table name: choose strata's with --table / STRATA_TABLE",
+        cause: e,
+      });
+    }
+    return describeDbError(e, this.db.displayUrl);
+  }
+
+  /** Reads are retried with backoff on transport errors; everything else fails at once. */
+  async retryRead<T>(fn: () => Promise<T>, attempts = this.db.remote ? 4 : 1): Promise<T> {
+    let delay = 250;
+    for (let i = 1; ; i++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (i >= attempts || !isTransportError(e)) throw e instanceof StrataError ? e : describeDbError(e, this.db.displayUrl);
+        this.logger.warn(`cannot reach ${this.db.displayUrl} (${firstLine(messageOf(e))}); retrying in ${delay} ms`);
+        await sleep(delay);
+        delay *= 3;
+      }
+    }
+  }
+
+  async readLog(limit: number) {
+    try {
+      const rs = await this.retryRead(() => this.db.client.execute(this.store.selectLog(limit)));
+      return rs.rows.map((r) => ({
+        id: Number(r.id),
+        at: String(r.at),
+        userHost: String(r.user_host),
+        pid: Number(r.pid),
+        strataVersion: String(r.strata_version),
+        command: String(r.command),
+        versions: JSON.parse(String(r.versions)) as string[],
+        result: String(r.result),
+        durationMs: Number(r.duration_ms),
+        message: r.message === null ? undefined : String(r.message),
+      }));
+    } catch (e) {
+      if (NO_TABLE.test(messageOf(e))) return [];
+      throw e;
+    }
+  }
+
+  // ---------------------------------------------------------------- locking
+
+  /**
+   * Creates strata's tables if needed, takes the run lock (waiting up to the lock timeout) and
+   * returns the state read under it: one round trip when the lock is free.
+   */
+  async lock(command: string): Promise<{ state: DbState; lock: LockInfo }> {
+    const started = Date.now();
+    let waited = false;
+    let forceFrom: string | undefined;
+    let announced = false;
+    for (let attempt = 0; ; attempt++) {
+      const stmts: InStatement[] = [
+        ...this.store.createTables(),
+        this.store.selectLock(),
+        this.store.acquireLock(this.me, command, this.leaseMs, forceFrom),
+        this.store.selectLock(),
+        this.store.selectApplied(),
+      ];
+      let results: ResultSet[];
+      try {
+        results = await this.retryRead(() => this.db.client.batch(stmts, "write"));
+      } catch (e) {
+        throw e instanceof StrataError ? (NO_TABLE.test(e.message) ? e : e) : this.versionTableError(e);
+      }
+      const n = this.store.createTables().length;
+      const before = results[n]!.rows[0] ? toLockRow(results[n]!.rows[0]) : undefined;
+      const after = toLockRow(results[n + 2]!.rows[0]!);
+      if (after.holder === this.me.holder) {
+        const tookOver = before && before.holder !== this.me.holder ? before : undefined;
+        if (tookOver) {
+          this.logger.warn(
+            `took over a stale lock held by ${tookOver.host} pid ${tookOver.pid} (${tookOver.command}, since ${tookOver.startedAt}${tookOver.expired ? ", lease expired" : ", process is gone"})`,
+          );
+        }
+        const applied = results[n + 3]!.rows.map(toAppliedRow);
+        return { state: { applied, lock: after, initialized: true }, lock: { waited, tookOverFrom: tookOver } };
+      }
+      // Someone else holds it. A holder on this host whose process is gone can be taken at once.
+      forceFrom = after.host === this.me.host && !processAlive(after.pid) ? after.holder : undefined;
+      if (forceFrom) continue;
+      if (Date.now() - started >= this.lockTimeoutMs) {
+        throw new StrataError("lock", `timed out after ${Math.round(this.lockTimeoutMs / 1000)}s waiting for the migration lock held by ${after.host} pid ${after.pid} (${after.command}, since ${after.startedAt})`, {
+          hint: "another strata run is in progress; wait for it, raise --lock-timeout, or if it is dead run `strata unlock`",
+          details: { holder: after },
+        });
+      }
+      if (!announced) {
+        this.logger.info(`waiting for the migration lock held by ${after.host} pid ${after.pid} (${after.command})`);
+        announced = true;
+      }
+      waited = true;
+      await sleep(Math.min(100 * 2 ** Math.min(attempt, 4), 1000) * (0.5 + Math.random()));
+    }
+  }
+
+  /** Releases the lock and appends the audit log row: one round trip. Never throws. */
+  async unlockAndLog(entry: LogEntry): Promise<void> {
+    try {
+      await this.retryRead(() => this.db.client.batch([this.store.releaseLock(this.me), this.store.appendLog(this.me, entry)], "write"));
+    } catch (e) {
+      this.logger.warn(`could not release the migration lock: ${messageOf(e)} (it expires by itself; \`strata unlock\` clears it)`);
+    }
+  }
+
+  async appendLog(entry: LogEntry): Promise<void> {
+    await this.db.client.batch([...this.store.createTables(), this.store.appendLog(this.me, entry)], "write");
+  }
+
+  // ---------------------------------------------------------------- applying
+
+  /** Applies one migration. Throws StrataError on failure, with file and line for SQL. */
+  async up(file: MigrationFile): Promise<StepResult> {
+    const step = await loadStep(file, "up");
+    return this.runStep(file, "up", step);
+  }
+
+  async down(file: MigrationFile): Promise<StepResult> {
+    const step = await loadStep(file, "down");
+    return this.runStep(file, "down", step);
+  }
+
+  private async runStep(file: MigrationFile, direction: Direction, step: LoadedStep): Promise<StepResult> {
+    const started = performance.now();
+    const base = { version: file.version, name: file.name, direction };
+    const record = direction === "up"
+      ? [this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, durationMs: 0, state: "applied" })]
+      : [this.store.deleteApplied(file.version), GUARD.versionRowChanged];
+    const done = (outcome: Outcome, recovered = false): StepResult => ({
+      ...base,
+      outcome,
+      durationMs: Math.round(performance.now() - started),
+      ...(recovered ? { recoveredAfterLostResponse: true } : {}),
+    });
+
+    if (!step.transaction) {
+      await this.runWithoutTransaction(file, direction, step);
+      return done(direction === "up" ? "applied" : "reverted");
+    }
+
+    try {
+      if (step.kind === "sql") {
+        const stmts: InStatement[] = [
+          ...step.statements.map((s) => s.sql),
+          GUARD.create,
+          GUARD.foreignKeys,
+          ...record,
+          this.store.renewLock(this.me, this.leaseMs),
+        ];
+        // client.migrate: foreign keys off, BEGIN, statements, COMMIT — one round trip.
+        await this.db.client.migrate(stmts);
+      } else {
+        await this.inTransaction(async (tx) => {
+          await step.run(tx);
+          await tx.batch([GUARD.create, GUARD.foreignKeys, ...record, this.store.renewLock(this.me, this.leaseMs)]);
+        });
+      }
+      return done(direction === "up" ? "applied" : "reverted");
+    } catch (e) {
+      const stmtCount = step.kind === "sql" ? step.statements.length : 0;
+      const failure = await this.explainFailure(e, file, direction, step, stmtCount);
+      if (failure === "already") return done(direction === "up" ? "already-applied" : "already-reverted");
+      if (failure === "lost") {
+        // The answer was lost: learn from the version table whether it committed.
+        const committed = await this.committed(file, direction);
+        this.logger.warn(
+          `lost the server's answer for ${file.version}_${file.name} (${direction}); the version table shows it ${committed ? "COMMITTED" : "did NOT commit"}`,
+        );
+        if (committed) return done(direction === "up" ? "applied" : "reverted", true);
+        return this.runStep(file, direction, step);
+      }
+      throw failure;
+    }
+  }
+
+  /** Whether `file`'s step is recorded as done, read with retries after a lost response. */
+  private async committed(file: MigrationFile, direction: Direction): Promise<boolean> {
+    const state = await this.retryRead(() => this.readState(), 6);
+    const row = state.applied.find((r) => BigInt(r.version) === BigInt(file.version));
+    return direction === "up" ? row !== undefined && row.checksum === file.checksum : row === undefined;
+  }
+
+  /**
+   * Runs `fn` in a write transaction with foreign-key enforcement off (SQLite's documented way
+   * to change schemas: no ON DELETE CASCADE fires when a parent table is dropped or rebuilt).
+   */
+  async inTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    if (!this.db.remote && !this.fkOffOnConnection) {
+      await this.db.client.execute("PRAGMA foreign_keys = OFF");
+      this.fkOffOnConnection = true;
+    }
+    const tx = await this.db.client.transaction("write");
+    try {
+      if (this.db.remote) {
+        // The pragma is ignored inside a transaction, and @libsql/client begins one at once:
+        // end it, switch enforcement off on this stream, and begin again.
+        await tx.batch(["ROLLBACK", "PRAGMA foreign_keys = OFF", "BEGIN IMMEDIATE"]);
+      }
+      const fk = await tx.execute("PRAGMA foreign_keys");
+      if (Number(fk.rows[0]?.[0] ?? 0) !== 0) {
+        throw new StrataError("failure", `${this.db.displayUrl} refuses to turn foreign-key enforcement off for the migration`, {
+          hint: "strata runs migrations with enforcement off so that rebuilding a table never cascades deletes; nothing was changed",
+        });
+      }
+      const result = await fn(tx);
+      await tx.commit();
+      return result;
+    } finally {
+      tx.close();
+    }
+  }
+
+  /** no-transaction migrations: record "started", run each statement, then record the end. */
+  private async runWithoutTransaction(file: MigrationFile, direction: Direction, step: LoadedStep): Promise<void> {
+    const client = this.db.client;
+    const started = performance.now();
+    const mark = direction === "up"
+      ? this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, durationMs: 0, state: "started" })
+      : { sql: `UPDATE "${this.store.table.replace(/"/g, '""')}" SET state = 'started' WHERE version = ?`, args: [file.version] };
+    try {
+      await client.execute(mark);
+    } catch (e) {
+      if (/UNIQUE constraint/i.test(messageOf(e))) return; // applied by another runner meanwhile
+      throw describeDbError(e, this.db.displayUrl);
+    }
+    if (step.kind === "sql") {
+      for (const [i, s] of step.statements.entries()) {
+        try {
+          await client.execute(s.sql);
+        } catch (e) {
+          throw statementError(e, file, direction, step, i, true);
+        }
+      }
+    } else {
+      try {
+        await step.run(client);
+      } catch (e) {
+        throw tsError(e, step.file, direction, true);
+      }
+    }
+    const finish = direction === "up" ? this.store.markApplied(file.version, Math.round(performance.now() - started)) : this.store.deleteApplied(file.version);
+    await client.execute(finish);
+  }
+
+  /** Classifies a failed transactional step: a concurrent runner, a lost answer, or an error to report. */
+  private async explainFailure(
+    e: unknown,
+    file: MigrationFile,
+    direction: Direction,
+    step: LoadedStep,
+    stmtCount: number,
+  ): Promise<"already" | "lost" | StrataError> {
+    if (e instanceof StrataError) return e;
+    const msg = messageOf(e);
+    if (this.db.remote && isTransportError(e)) return "lost";
+    if (isTransportError(e) && !this.db.remote) return describeDbError(e, this.db.displayUrl);
+    const index = (e as { statementIndex?: number }).statementIndex;
+    if (/UNIQUE constraint failed: .*\.version/i.test(msg) && direction === "up") return "already";
+    if (/strata: version row changed concurrently/.test(msg)) return "already";
+    if (/strata: foreign key violations/.test(msg)) return this.foreignKeyError(file, direction, step);
+    if (/SQLITE_BUSY|database is locked/i.test(msg)) return describeDbError(e, this.db.displayUrl);
+    if (step.kind === "sql" && index !== undefined && index < stmtCount) return statementError(e, file, direction, step, index, false);
+    if (step.kind === "ts") return tsError(e, step.file, direction, false);
+    return describeDbError(e, this.db.displayUrl);
+  }
+
+  /** Re-runs the step in a transaction that is rolled back, to name the violating rows. */
+  private async foreignKeyError(file: MigrationFile, direction: Direction, step: LoadedStep): Promise<StrataError> {
+    let report: { table: string; rowid: unknown; parent: string }[] = [];
+    try {
+      await this.inTransaction(async (tx) => {
+        if (step.kind === "sql") for (const s of step.statements) await tx.execute(s.sql);
+        else await step.run(tx);
+        const rs = await tx.execute(GUARD.foreignKeyReport);
+        report = rs.rows.map((r) => ({ table: String(r.table), rowid: r.rowid, parent: String(r.parent) }));
+        throw new RollbackSignal();
+      });
+    } catch (e) {
+      if (!(e instanceof RollbackSignal)) this.logger.debug(`could not collect foreign key violations: ${messageOf(e)}`);
+    }
+    const byTable = new Map<string, unknown[]>();
+    for (const r of report) byTable.set(`${r.table} → ${r.parent}`, [...(byTable.get(`${r.table} → ${r.parent}`) ?? []), r.rowid]);
+    const detail = [...byTable].map(([t, ids]) => `${t} (rowids ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", …" : ""})`).join("; ");
+    return new StrataError("sql", `${direction} of ${file.version}_${file.name} would leave foreign key violations: ${detail || "see PRAGMA foreign_key_check"}; rolled back`, {
+      file: step.file,
+      hint: "rows reference parents that no longer exist (a dropped or rebuilt parent table?): delete or fix those rows in the migration",
+      details: { violations: report },
+    });
+  }
+}
+
+class RollbackSignal extends Error {}
+
+function statementError(e: unknown, file: MigrationFile, direction: Direction, step: LoadedStep & { kind: "sql" }, index: number, noTx: boolean): StrataError {
+  const stmt = step.statements[index]!;
+  const preview = stmt.sql.replace(/\s+/g, " ").slice(0, 120);
+  return new StrataError("sql", `${sqliteMessage(e)} — in statement: ${preview}${stmt.sql.length > 120 ? "…" : ""}`, {
+    file: step.file,
+    line: stmt.line,
+    hint: noTx
+      ? `this no-transaction migration stopped midway; fix the database, then \`strata resolve ${file.version} --applied|--reverted\``
+      : `${file.version}_${file.name} (${direction}) was rolled back; fix the statement and run again`,
+    cause: e,
+    details: { version: file.version, statement: stmt.sql, sqliteMessage: sqliteMessage(e) },
+  });
+}
+
+function tsError(e: unknown, file: string, direction: Direction, noTx: boolean): StrataError {
+  const base = path.basename(file);
+  const stack = (e as Error)?.stack ?? "";
+  const at = new RegExp(`${base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:(\\d+)`).exec(stack);
+  return new StrataError("sql", `${direction}() of ${base} failed: ${sqliteMessage(e)}`, {
+    file,
+    line: at ? Number(at[1]) : undefined,
+    hint: noTx
+      ? "this no-transaction migration stopped midway; fix the database, then `strata resolve <version> --applied|--reverted`"
+      : "the migration was rolled back; fix it and run again",
+    cause: e,
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0]!;
+}

@@ -1,0 +1,241 @@
+/**
+ * All SQL for strata's own tables lives here: the version table (one row per applied
+ * migration), the run lock (one row while a runner holds it) and the audit log.
+ * Names derive from --table: `<table>`, `<table>_lock`, `<table>_log`.
+ */
+import type { InStatement, Row } from "@libsql/client";
+
+export type MigrationState = "applied" | "started";
+
+export interface AppliedRow {
+  version: string;
+  name: string;
+  checksum: string;
+  appliedAt: string;
+  durationMs: number;
+  /** "started": a no-transaction migration that began and never recorded its end. */
+  state: MigrationState;
+}
+
+export interface LockRow {
+  holder: string;
+  host: string;
+  pid: number;
+  strataVersion: string;
+  command: string;
+  startedAt: string;
+  expiresAt: string;
+  expired: boolean;
+}
+
+export interface LogEntry {
+  command: string;
+  versions: string[];
+  result: "ok" | "error";
+  durationMs: number;
+  message?: string;
+}
+
+export interface Identity {
+  holder: string;
+  user: string;
+  host: string;
+  pid: number;
+  strataVersion: string;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** SQLite's clock, so runners on machines with skewed clocks agree on lease expiry. */
+const NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+
+export class Store {
+  readonly table: string;
+  private readonly t: string;
+  private readonly lock: string;
+  private readonly log: string;
+
+  constructor(table: string) {
+    this.table = table;
+    this.t = quoteIdent(table);
+    this.lock = quoteIdent(table + "_lock");
+    this.log = quoteIdent(table + "_log");
+  }
+
+  /** Names of strata's own tables, which schema tools must ignore. */
+  get ownTables(): string[] {
+    return [this.table, this.table + "_lock", this.table + "_log"];
+  }
+
+  createTables(): InStatement[] {
+    return [
+      `CREATE TABLE IF NOT EXISTS ${this.t} (
+  version TEXT PRIMARY KEY NOT NULL,
+  name TEXT NOT NULL,
+  checksum TEXT NOT NULL,
+  applied_at TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'started'))
+)`,
+      `CREATE TABLE IF NOT EXISTS ${this.lock} (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  holder TEXT NOT NULL,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  strata_version TEXT NOT NULL,
+  command TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+)`,
+      `CREATE TABLE IF NOT EXISTS ${this.log} (
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  user_host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  strata_version TEXT NOT NULL,
+  command TEXT NOT NULL,
+  versions TEXT NOT NULL,
+  result TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  message TEXT
+)`,
+    ];
+  }
+
+  selectApplied(): InStatement {
+    return `SELECT version, name, checksum, applied_at, duration_ms, state FROM ${this.t}`;
+  }
+
+  selectLock(): InStatement {
+    return `SELECT holder, host, pid, strata_version, command, started_at, expires_at, expires_at < ${NOW} AS expired FROM ${this.lock} WHERE id = 1`;
+  }
+
+  /**
+   * Take the lock when it is free, expired, or already ours. `force` takes it from a named
+   * holder (a dead process on this host).
+   */
+  acquireLock(me: Identity, command: string, leaseMs: number, forceFrom?: string): InStatement {
+    return {
+      sql: `INSERT INTO ${this.lock} (id, holder, host, pid, strata_version, command, started_at, expires_at)
+VALUES (1, ?, ?, ?, ?, ?, ${NOW}, strftime('%Y-%m-%dT%H:%M:%fZ','now', ?))
+ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid,
+  strata_version = excluded.strata_version, command = excluded.command, started_at = excluded.started_at,
+  expires_at = excluded.expires_at
+WHERE ${this.lock}.expires_at < ${NOW} OR ${this.lock}.holder = excluded.holder OR ${this.lock}.holder = ?`,
+      args: [me.holder, me.host, me.pid, me.strataVersion, command, leaseModifier(leaseMs), forceFrom ?? null],
+    };
+  }
+
+  renewLock(me: Identity, leaseMs: number): InStatement {
+    return {
+      sql: `UPDATE ${this.lock} SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ','now', ?) WHERE id = 1 AND holder = ?`,
+      args: [leaseModifier(leaseMs), me.holder],
+    };
+  }
+
+  releaseLock(me: Identity): InStatement {
+    return { sql: `DELETE FROM ${this.lock} WHERE id = 1 AND holder = ?`, args: [me.holder] };
+  }
+
+  clearLock(): InStatement {
+    return `DELETE FROM ${this.lock}`;
+  }
+
+  insertApplied(row: Omit<AppliedRow, "appliedAt">): InStatement {
+    return {
+      sql: `INSERT INTO ${this.t} (version, name, checksum, applied_at, duration_ms, state) VALUES (?, ?, ?, ${NOW}, ?, ?)`,
+      args: [row.version, row.name, row.checksum, row.durationMs, row.state],
+    };
+  }
+
+  /** Marks a started no-transaction migration as finished. */
+  markApplied(version: string, durationMs: number): InStatement {
+    return {
+      sql: `UPDATE ${this.t} SET state = 'applied', duration_ms = ?, applied_at = ${NOW} WHERE version = ?`,
+      args: [durationMs, version],
+    };
+  }
+
+  /** Upsert used by stamp and resolve: record a version as applied without running it. */
+  stampApplied(version: string, name: string, checksum: string): InStatement {
+    return {
+      sql: `INSERT INTO ${this.t} (version, name, checksum, applied_at, duration_ms, state) VALUES (?, ?, ?, ${NOW}, 0, 'applied')
+ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum, state = 'applied'`,
+      args: [version, name, checksum],
+    };
+  }
+
+  updateChecksum(version: string, checksum: string): InStatement {
+    return { sql: `UPDATE ${this.t} SET checksum = ? WHERE version = ?`, args: [checksum, version] };
+  }
+
+  deleteApplied(version: string): InStatement {
+    return { sql: `DELETE FROM ${this.t} WHERE version = ?`, args: [version] };
+  }
+
+  appendLog(me: Identity, entry: LogEntry): InStatement {
+    return {
+      sql: `INSERT INTO ${this.log} (at, user_host, pid, strata_version, command, versions, result, duration_ms, message)
+VALUES (${NOW}, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      args: [
+        `${me.user}@${me.host}`,
+        me.pid,
+        me.strataVersion,
+        entry.command,
+        JSON.stringify(entry.versions),
+        entry.result,
+        Math.round(entry.durationMs),
+        entry.message ?? null,
+      ],
+    };
+  }
+
+  selectLog(limit: number): InStatement {
+    return {
+      sql: `SELECT id, at, user_host, pid, strata_version, command, versions, result, duration_ms, message FROM ${this.log} ORDER BY id DESC LIMIT ?`,
+      args: [limit],
+    };
+  }
+}
+
+function leaseModifier(ms: number): string {
+  return `+${(ms / 1000).toFixed(3)} seconds`;
+}
+
+export function toAppliedRow(r: Row): AppliedRow {
+  return {
+    version: String(r.version),
+    name: String(r.name),
+    checksum: String(r.checksum),
+    appliedAt: String(r.applied_at),
+    durationMs: Number(r.duration_ms),
+    state: r.state === "started" ? "started" : "applied",
+  };
+}
+
+export function toLockRow(r: Row): LockRow {
+  return {
+    holder: String(r.holder),
+    host: String(r.host),
+    pid: Number(r.pid),
+    strataVersion: String(r.strata_version),
+    command: String(r.command),
+    startedAt: String(r.started_at),
+    expiresAt: String(r.expires_at),
+    expired: Number(r.expired) === 1,
+  };
+}
+
+/** Statements that make a migration's transaction fail unless its invariants hold. */
+export const GUARD = {
+  create: `CREATE TEMP TABLE IF NOT EXISTS strata_guard (
+  foreign_key_violations INTEGER CONSTRAINT "strata: foreign key violations" CHECK (foreign_key_violations = 0),
+  version_rows_changed INTEGER CONSTRAINT "strata: version row changed concurrently" CHECK (version_rows_changed = 1)
+)`,
+  foreignKeys: `INSERT INTO temp.strata_guard (foreign_key_violations) SELECT count(*) FROM pragma_foreign_key_check`,
+  /** Right after the version row's UPDATE/DELETE: exactly one row must have changed. */
+  versionRowChanged: `INSERT INTO temp.strata_guard (version_rows_changed) VALUES (changes())`,
+  foreignKeyReport: `SELECT "table", rowid, parent, fkid FROM pragma_foreign_key_check LIMIT 20`,
+} as const;

@@ -1,0 +1,172 @@
+/**
+ * The command line as users run it: child processes, exit codes, --json, --help, aliases,
+ * configuration precedence.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { json, openDb, strata, tempDir, writeFiles } from "./support/cli.ts";
+
+const FILES = {
+  "001_one.up.sql": "CREATE TABLE one (id INTEGER PRIMARY KEY);\n",
+  "001_one.down.sql": "DROP TABLE one;\n",
+  "002_two.up.sql": "CREATE TABLE two (id INTEGER PRIMARY KEY);\n",
+  "002_two.down.sql": "DROP TABLE two;\n",
+};
+
+function project(t: Parameters<typeof tempDir>[0]) {
+  const dir = tempDir(t);
+  writeFiles(path.join(dir, "migrations"), FILES);
+  return dir;
+}
+
+const VERBS = ["up", "down", "redo", "status", "current", "history", "stamp", "resolve", "unlock", "new"];
+
+test("--help on every command, --version, usage errors exit 2", async () => {
+  const results = await Promise.all(VERBS.map((v) => strata([v, "--help"])));
+  results.forEach((r, i) => {
+    assert.equal(r.code, 0, VERBS[i]);
+    assert.match(r.stdout + r.stderr, /--url/, `${VERBS[i]} --help lists --url`);
+    assert.match(r.stdout + r.stderr, /--json/);
+  });
+  const top = await strata(["--help"]);
+  for (const v of VERBS) assert.match(top.stdout + top.stderr, new RegExp(`\\b${v}\\b`));
+  const version = await strata(["--version"]);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^strata \d+\.\d+\.\d+ \(/);
+  const bad = await strata(["up", "--no-such-flag"]);
+  assert.equal(bad.code, 2);
+  const unknown = await strata(["frobnicate"]);
+  assert.equal(unknown.code, 2);
+});
+
+test("no database URL: an error naming --url, DATABASE_URL and strata.toml; no file created", async (t) => {
+  const dir = project(t);
+  for (const verb of ["up", "status", "down", "current"]) {
+    const r = await strata([verb], { cwd: dir });
+    assert.equal(r.code, 2, verb);
+    assert.match(r.stderr, /no database URL configured/);
+    assert.match(r.stderr, /--url/);
+    assert.match(r.stderr, /DATABASE_URL/);
+    assert.match(r.stderr, /strata\.toml/);
+  }
+  assert.deepEqual(fs.readdirSync(dir), ["migrations"]);
+});
+
+test("status --exit-code: 3 when pending, 0 at head; --json shapes are stable", async (t) => {
+  const dir = project(t);
+  const env = { DATABASE_URL: "app.db" };
+  let r = await strata(["status", "--exit-code", "--json"], { cwd: dir, env });
+  assert.equal(r.code, 3);
+  let s = json(r);
+  assert.equal(s.ok, true);
+  assert.equal(s.command, "status");
+  assert.deepEqual(Object.keys(s).sort(), ["applied", "changed", "command", "current", "database", "exists", "failed", "head", "lock", "missing", "ok", "outOfOrder", "pending", "problems"].sort());
+  assert.deepEqual(s.pending.map((m: { version: string }) => m.version), ["001", "002"]);
+  assert.equal(fs.existsSync(path.join(dir, "app.db")), false, "status creates no database");
+
+  r = await strata(["up", "--json"], { cwd: dir, env });
+  assert.equal(r.code, 0, r.stderr);
+  const u = json(r);
+  assert.deepEqual(Object.keys(u).sort(), ["command", "database", "dryRun", "from", "ok", "plan", "steps", "to", "waitedForLock"].sort());
+  assert.deepEqual(u.steps.map((x: { version: string; outcome: string }) => [x.version, x.outcome]), [["001", "applied"], ["002", "applied"]]);
+  assert.match(r.stderr, /applying 001_one/, "logs go to stderr");
+
+  r = await strata(["status", "--exit-code", "--json"], { cwd: dir, env });
+  assert.equal(r.code, 0);
+  s = json(r);
+  assert.equal(s.current, "002");
+  assert.equal(s.applied[0].appliedAt.endsWith("Z"), true);
+
+  const c = json(await strata(["current", "--json"], { cwd: dir, env }));
+  assert.deepEqual(c, { ok: true, command: "current", database: `file:${path.join(dir, "app.db")}`, current: "002", name: "two", isHead: true });
+  const h = json(await strata(["history", "--json"], { cwd: dir, env }));
+  assert.equal(h.migrations.length, 2);
+  const log = json(await strata(["history", "--log", "--json"], { cwd: dir, env }));
+  assert.equal(log.log[0].command, "up");
+  assert.equal(log.log[0].result, "ok");
+});
+
+test("errors: one line with file and line, exit 1, JSON error object; stack only with --verbose", async (t) => {
+  const dir = project(t);
+  writeFiles(path.join(dir, "migrations"), { "003_bad.up.sql": "CREATE TABLE three (id INTEGER);\nINSERT INTO three VALUES (1);\nSELEC 1;\n" });
+  const r = await strata(["up", "--url", "app.db", "--json"], { cwd: dir });
+  assert.equal(r.code, 1);
+  const e = json(r);
+  assert.equal(e.ok, false);
+  assert.equal(e.error.kind, "sql");
+  assert.equal(e.error.line, 3);
+  assert.match(e.error.file, /003_bad\.up\.sql$/);
+  assert.match(r.stderr, /003_bad\.up\.sql:3: .*syntax error/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace without --verbose");
+  const v = await strata(["up", "--url", "app.db", "--verbose"], { cwd: dir });
+  assert.match(v.stderr, /\n\s+at /, "stack trace with --verbose");
+  const db = openDb(t, path.join(dir, "app.db"));
+  assert.equal((await db.execute("SELECT count(*) AS n FROM sqlite_schema WHERE name = 'three'")).rows[0]!.n, 0);
+});
+
+test("Alembic aliases: upgrade head, downgrade -1, revision -m, stamp head", async (t) => {
+  const dir = project(t);
+  const env = { DATABASE_URL: "file:app.db" };
+  assert.equal((await strata(["upgrade", "head"], { cwd: dir, env })).code, 0);
+  let c = json(await strata(["current", "--json"], { cwd: dir, env }));
+  assert.equal(c.current, "002");
+  const d = await strata(["downgrade", "-1"], { cwd: dir, env });
+  assert.equal(d.code, 0, d.stderr);
+  c = json(await strata(["current", "--json"], { cwd: dir, env }));
+  assert.equal(c.current, "001");
+  assert.equal((await strata(["stamp", "head"], { cwd: dir, env })).code, 0);
+  c = json(await strata(["current", "--json"], { cwd: dir, env }));
+  assert.equal(c.current, "002");
+  const n = await strata(["revision", "-m", "add user email index"], { cwd: dir });
+  assert.equal(n.code, 0, n.stderr);
+  assert.match(n.stdout, /\d{14}_add_user_email_index\.up\.sql/);
+});
+
+test("configuration precedence: flag > environment > strata.toml > default", async (t) => {
+  const dir = project(t);
+  writeFiles(path.join(dir, "other"), { "005_other.up.sql": "CREATE TABLE other (id INTEGER);\n" });
+  writeFiles(dir, { "strata.toml": 'url = "from-config.db"\ndir = "other"\n' });
+  const fromConfig = json(await strata(["status", "--json"], { cwd: dir }));
+  assert.equal(fromConfig.database, `file:${path.join(dir, "from-config.db")}`);
+  assert.deepEqual(fromConfig.pending.map((m: { version: string }) => m.version), ["005"]);
+  const fromEnv = json(await strata(["status", "--json"], { cwd: dir, env: { DATABASE_URL: "from-env.db", STRATA_DIR: "migrations" } }));
+  assert.equal(fromEnv.database, `file:${path.join(dir, "from-env.db")}`);
+  assert.equal(fromEnv.pending.length, 2);
+  const fromFlag = json(await strata(["status", "--json", "--url", "from-flag.db"], { cwd: dir, env: { DATABASE_URL: "from-env.db" } }));
+  assert.equal(fromFlag.database, `file:${path.join(dir, "from-flag.db")}`);
+  writeFiles(dir, { "strata.toml": 'url = "x.db"\ntypo = 1\n' });
+  const bad = await strata(["status"], { cwd: dir });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown key "typo"/);
+});
+
+test("non-TTY logs are timestamped lines; NO_COLOR output has no escape codes", async (t) => {
+  const dir = project(t);
+  const r = await strata(["up", "--url", "app.db"], { cwd: dir, env: { NO_COLOR: "1" } });
+  assert.equal(r.code, 0);
+  for (const line of r.stderr.trim().split("\n")) assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (info|warn|error|debug) /);
+  assert.doesNotMatch(r.stdout + r.stderr, /\x1b\[/);
+  const q = await strata(["down", "--url", "app.db", "--quiet"], { cwd: dir });
+  assert.equal(q.stderr, "");
+});
+
+test("unlock without --yes on a non-TTY refuses; with --yes clears a held lock", async (t) => {
+  const dir = project(t);
+  const file = path.join(dir, "app.db");
+  await strata(["up", "--url", file], { cwd: dir });
+  const db = openDb(t, file);
+  await db.execute("INSERT INTO strata_migrations_lock (id, holder, host, pid, strata_version, command, started_at, expires_at) VALUES (1, 'h:1:x', 'elsewhere', 1, '0', 'up', '2024-01-01T00:00:00Z', '2999-01-01T00:00:00Z')");
+  const s = json(await strata(["status", "--json", "--url", file], { cwd: dir }));
+  assert.equal(s.lock.host, "elsewhere");
+  const no = await strata(["unlock", "--url", file], { cwd: dir });
+  assert.equal(no.code, 2);
+  assert.match(no.stderr, /--yes/);
+  const lockTimeout = await strata(["down", "--url", file, "--lock-timeout", "1"], { cwd: dir });
+  assert.equal(lockTimeout.code, 5, "lock timeout has its own exit code");
+  assert.match(lockTimeout.stderr, /held by elsewhere pid 1/);
+  const yes = json(await strata(["unlock", "--yes", "--json", "--url", file], { cwd: dir }));
+  assert.equal(yes.cleared.host, "elsewhere");
+  assert.equal((await strata(["down", "--url", file], { cwd: dir })).code, 0);
+});
