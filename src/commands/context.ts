@@ -3,7 +3,9 @@
  * engine. Commands are library functions: they take these and return results as values.
  */
 import { requireUrl, resolveSettings, type FlagValues, type Settings } from "../config/settings.ts";
-import { openDatabase, type Database } from "../db/connection.ts";
+import fs from "node:fs";
+import { localPathOf, openDatabase, type Database } from "../db/connection.ts";
+import { loadStep } from "../script/load.ts";
 import { silentLogger, type Logger } from "../output/logger.ts";
 import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
 import { Engine } from "../runtime/migrator.ts";
@@ -27,11 +29,25 @@ export interface Session {
  * never do. Migration files are read before the database is opened, so a malformed folder
  * fails before anything is touched.
  */
-export async function openSession(options: CommandOptions, access: { write: boolean; needFiles?: boolean }): Promise<Session> {
+export interface Access {
+  write: boolean;
+  needFiles?: boolean;
+  /**
+   * Load every migration before a missing local database file is created, so that a broken
+   * migration folder does not leave a new database behind.
+   */
+  validateBeforeCreate?: boolean;
+}
+
+export async function openSession(options: CommandOptions, access: Access): Promise<Session> {
   const logger = options.logger ?? silentLogger;
   const settings = resolveSettings(options);
   const url = requireUrl(settings);
   const files = access.needFiles === false ? [] : discoverMigrations(settings.dir);
+  const local = localPathOf(url);
+  if (access.validateBeforeCreate && local !== undefined && !fs.existsSync(local)) {
+    for (const file of files) await loadStep(file, "up");
+  }
   const db = await openDatabase(url, {
     authToken: settings.authToken,
     create: access.write,
@@ -43,7 +59,7 @@ export async function openSession(options: CommandOptions, access: { write: bool
 }
 
 /** Runs `fn` with a session and always closes it. */
-export async function withSession<T>(options: CommandOptions, access: { write: boolean; needFiles?: boolean }, fn: (s: Session) => Promise<T>): Promise<T> {
+export async function withSession<T>(options: CommandOptions, access: Access, fn: (s: Session) => Promise<T>): Promise<T> {
   const session = await openSession(options, access);
   try {
     return await fn(session);

@@ -55,7 +55,7 @@ export function redo(options: MigrateOptions): Promise<MigrateResult> {
 async function migrate(command: "up" | "down" | "redo", options: MigrateOptions): Promise<MigrateResult> {
   validateStep(options.step);
   if (options.dryRun) return dryRun(command, options);
-  return withSession(options, { write: true }, async (s) => {
+  return withSession(options, { write: true, validateBeforeCreate: command === "up" }, async (s) => {
     const started = performance.now();
     const { state, lock } = await s.engine.lock(command);
     const steps: StepResult[] = [];
@@ -80,6 +80,11 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
       s.logger.info(summary(command, steps, to));
       return { command, database: s.db.displayUrl, dryRun: false, from, to, plan, steps, waitedForLock: lock.waited };
     } catch (e) {
+      // Input that failed validation changed nothing: release the lock without an audit entry.
+      if (steps.length === 0 && e instanceof StrataError && (e.kind === "migrations" || e.kind === "usage" || e.kind === "state")) {
+        await s.engine.unlock();
+        throw e;
+      }
       await s.engine.unlockAndLog({
         command,
         versions: steps.map((x) => x.version),

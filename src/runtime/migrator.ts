@@ -226,6 +226,15 @@ export class Engine {
     }
   }
 
+  /** Releases the lock without a log entry (nothing was attempted). Never throws. */
+  async unlock(): Promise<void> {
+    try {
+      await this.retryRead(() => this.db.client.execute(this.store.releaseLock(this.me)));
+    } catch (e) {
+      this.logger.warn(`could not release the migration lock: ${messageOf(e)} (it expires by itself; \`strata unlock\` clears it)`);
+    }
+  }
+
   async appendLog(entry: LogEntry): Promise<void> {
     await this.db.client.batch([...this.store.createTables(), this.store.appendLog(this.me, entry)], "write");
   }
