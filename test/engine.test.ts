@@ -278,3 +278,26 @@ test("calendar history: up to head, down to base, up again gives the same schema
   await up(opts);
   assert.deepEqual(await userSchema(db), head, "same schema after up → down to base → up");
 });
+
+test("--single-transaction: all migrations commit together, or none (SQL and TS)", async (t) => {
+  const { file, mdir, opts } = setup(t, {
+    ...THREE,
+    "004_bad.up.sql": "CREATE TABLE four (id INTEGER);\nINSERT INTO nosuch VALUES (1);\n",
+  });
+  const e = await rejectsWith(up({ ...opts, singleTransaction: true }), "sql", /no such table: nosuch/);
+  assert.equal(e.line, 2);
+  assert.match(e.file!, /004_bad\.up\.sql$/);
+  assert.match(e.hint!, /every migration of this --single-transaction run was rolled back/);
+  assert.deepEqual(await tables(t, file), [], "nothing committed");
+  fs.rmSync(path.join(mdir, "004_bad.up.sql"));
+  const r = await up({ ...opts, singleTransaction: true });
+  assert.deepEqual(r.steps.map((x) => x.version), ["001", "002", "003"]);
+  assert.deepEqual(await tables(t, file), ["one", "three", "two"]);
+  writeFiles(mdir, { "004_data.ts": `export async function up(tx) { await tx.execute("INSERT INTO one (v) VALUES ('x')"); }\nexport async function down(tx) { await tx.execute("DELETE FROM one"); }` });
+  await down({ ...opts, to: "base", singleTransaction: true });
+  assert.deepEqual(await tables(t, file), []);
+  const mixed = await up({ ...opts, singleTransaction: true });
+  assert.equal(mixed.steps.length, 4);
+  const db = openDb(t, file);
+  assert.equal((await db.execute("SELECT count(*) AS n FROM one")).rows[0]!.n, 1);
+});

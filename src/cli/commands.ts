@@ -14,6 +14,7 @@ const revisionArgs = {
   to: option({ type: optional(string), long: "to", description: "target revision: a version, a unique prefix, head, base, +N or -N" }),
   step: option({ type: optional(number), long: "step", description: "number of migrations" }),
   dryRun: flag({ long: "dry-run", description: "print the plan and the SQL it would run; change nothing" }),
+  singleTransaction: flag({ long: "single-transaction", description: "run all migrations of this run in one transaction: all or nothing" }),
 };
 
 /** Alembic style `strata upgrade head` / `strata downgrade -1`: a positional REV means --to. */
@@ -37,7 +38,7 @@ const up = command({
   handler: (a) =>
     runVerb("up", a, async (logger) => {
       const { up } = await import("../commands/migrate.ts");
-      return up({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, allowOutOfOrder: a.allowOutOfOrder });
+      return up({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, allowOutOfOrder: a.allowOutOfOrder, singleTransaction: a.singleTransaction });
     }, render.renderMigrate),
 });
 
@@ -49,7 +50,7 @@ const down = command({
   handler: (a) =>
     runVerb("down", a, async (logger) => {
       const { down } = await import("../commands/migrate.ts");
-      return down({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun });
+      return down({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, singleTransaction: a.singleTransaction });
     }, render.renderMigrate),
 });
 

@@ -14,6 +14,8 @@ export interface MigrateOptions extends CommandOptions {
   step?: number | undefined;
   dryRun?: boolean | undefined;
   allowOutOfOrder?: boolean | undefined;
+  /** Run every migration of this run in one transaction: all commit or none. */
+  singleTransaction?: boolean | undefined;
 }
 
 export interface PlannedStep {
@@ -68,7 +70,11 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
       const ordered = planSteps(command, entries, options);
       plan = await Promise.all(ordered.map((p) => describeStep(p.entry, p.direction, false)));
       if (lock.waited && ordered.length === 0) s.logger.info("another runner applied the migrations while this one waited for the lock");
-      for (const [i, p] of ordered.entries()) {
+      if (options.singleTransaction && command !== "redo" && ordered.length > 0) {
+        s.logger.info(`${command === "up" ? "applying" : "reverting"} ${ordered.length} migration(s) in one transaction`);
+        steps.push(...(await s.engine.runAll(ordered.map((p) => ({ file: p.entry.file!, direction: p.direction })))));
+      }
+      for (const [i, p] of (options.singleTransaction && command !== "redo" ? [] : ordered).entries()) {
         s.logger.progress(i + 1, ordered.length, `${p.direction === "up" ? "applying" : "reverting"} ${p.entry.version}_${p.entry.name}`);
         const result = p.direction === "up" ? await s.engine.up(p.entry.file!) : await s.engine.down(p.entry.file!);
         steps.push(result);

@@ -252,12 +252,102 @@ export class Engine {
     return this.runStep(file, "down", step);
   }
 
+  /** Statements that record a step in the version table, inside its transaction. */
+  private recordStatements(file: MigrationFile, direction: Direction): InStatement[] {
+    return direction === "up"
+      ? [this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, durationMs: 0, state: "applied" })]
+      : [this.store.deleteApplied(file.version), GUARD.versionRowChanged];
+  }
+
+  /**
+   * --single-transaction: every step in one transaction (one round trip when all are SQL).
+   * Either all of them commit or none does.
+   */
+  async runAll(items: { file: MigrationFile; direction: Direction }[]): Promise<StepResult[]> {
+    if (items.length === 0) return [];
+    const started = performance.now();
+    const loaded = await Promise.all(items.map(async (it) => ({ ...it, step: await loadStep(it.file, it.direction) })));
+    const outside = loaded.find((l) => !l.step.transaction);
+    if (outside) {
+      throw new StrataError("usage", `--single-transaction cannot include ${outside.file.version}_${outside.file.name}: it runs without a transaction`, {
+        file: outside.step.file,
+        hint: "run without --single-transaction, or stop before it with --to",
+      });
+    }
+    const done = (): StepResult[] => {
+      const ms = Math.round(performance.now() - started);
+      return loaded.map((l) => ({ version: l.file.version, name: l.file.name, direction: l.direction, outcome: l.direction === "up" ? "applied" : "reverted", durationMs: ms }));
+    };
+    const tail = [GUARD.create, GUARD.foreignKeys, this.store.renewLock(this.me, this.leaseMs)];
+    try {
+      if (loaded.every((l) => l.step.kind === "sql")) {
+        // One batch; `origin[i]` says which migration and statement batch position i came from.
+        const stmts: InStatement[] = [GUARD.create];
+        const origin: ({ index: number; local: number } | undefined)[] = [undefined];
+        loaded.forEach((l, index) => {
+          (l.step as LoadedStep & { kind: "sql" }).statements.forEach((st, local) => {
+            stmts.push(st.sql);
+            origin.push({ index, local });
+          });
+          for (const r of this.recordStatements(l.file, l.direction)) {
+            stmts.push(r);
+            origin.push(undefined);
+          }
+        });
+        try {
+          await this.db.client.migrate([...stmts, ...tail]);
+        } catch (e) {
+          const i = (e as { statementIndex?: number }).statementIndex;
+          const own = i !== undefined ? origin[i] : undefined;
+          if (own) {
+            const l = loaded[own.index]!;
+            throw statementError(e, l.file, l.direction, l.step as LoadedStep & { kind: "sql" }, own.local, false, true);
+          }
+          throw e;
+        }
+      } else {
+        await this.inTransaction(async (tx) => {
+          for (const l of loaded) {
+            if (l.step.kind === "sql") {
+              for (const [local, st] of l.step.statements.entries()) {
+                try {
+                  await tx.execute(st.sql);
+                } catch (e) {
+                  throw statementError(e, l.file, l.direction, l.step, local, false, true);
+                }
+              }
+            } else {
+              try {
+                await l.step.run(tx);
+              } catch (e) {
+                throw tsError(e, l.step.file, l.direction, false);
+              }
+            }
+            await tx.batch(this.recordStatements(l.file, l.direction));
+          }
+          await tx.batch(tail);
+        });
+      }
+      return done();
+    } catch (e) {
+      if (e instanceof StrataError) throw e;
+      const msg = messageOf(e);
+      if (/strata: foreign key violations/.test(msg)) {
+        throw new StrataError("sql", "the migrations would leave foreign key violations; all of them were rolled back", {
+          hint: "run them without --single-transaction to see which one and which rows",
+        });
+      }
+      if (/UNIQUE constraint failed: .*\.version|strata: version row changed/.test(msg)) {
+        throw new StrataError("state", "another runner changed the version table meanwhile; nothing was committed", { hint: "run again" });
+      }
+      throw describeDbError(e, this.db.displayUrl);
+    }
+  }
+
   private async runStep(file: MigrationFile, direction: Direction, step: LoadedStep): Promise<StepResult> {
     const started = performance.now();
     const base = { version: file.version, name: file.name, direction };
-    const record = direction === "up"
-      ? [this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, durationMs: 0, state: "applied" })]
-      : [this.store.deleteApplied(file.version), GUARD.versionRowChanged];
+    const record = this.recordStatements(file, direction);
     const done = (outcome: Outcome, recovered = false): StepResult => ({
       ...base,
       outcome,
@@ -423,7 +513,7 @@ export class Engine {
 
 class RollbackSignal extends Error {}
 
-function statementError(e: unknown, file: MigrationFile, direction: Direction, step: LoadedStep & { kind: "sql" }, index: number, noTx: boolean): StrataError {
+function statementError(e: unknown, file: MigrationFile, direction: Direction, step: LoadedStep & { kind: "sql" }, index: number, noTx: boolean, all = false): StrataError {
   const stmt = step.statements[index]!;
   const preview = stmt.sql.replace(/\s+/g, " ").slice(0, 120);
   return new StrataError("sql", `${sqliteMessage(e)} — in statement: ${preview}${stmt.sql.length > 120 ? "…" : ""}`, {
@@ -431,7 +521,9 @@ function statementError(e: unknown, file: MigrationFile, direction: Direction, s
     line: stmt.line,
     hint: noTx
       ? `this no-transaction migration stopped midway; fix the database, then \`strata resolve ${file.version} --applied|--reverted\``
-      : `${file.version}_${file.name} (${direction}) was rolled back; fix the statement and run again`,
+      : all
+        ? "every migration of this --single-transaction run was rolled back; fix the statement and run again"
+        : `${file.version}_${file.name} (${direction}) was rolled back; fix the statement and run again`,
     cause: e,
     details: { version: file.version, statement: stmt.sql, sqliteMessage: sqliteMessage(e) },
   });
