@@ -77,7 +77,6 @@ export class Engine {
   readonly me: Identity = identity();
   private readonly lockTimeoutMs: number;
   private readonly leaseMs: number;
-  private fkOffOnConnection = false;
 
   constructor(options: EngineOptions) {
     this.db = options.db;
@@ -407,10 +406,9 @@ export class Engine {
    * to change schemas: no ON DELETE CASCADE fires when a parent table is dropped or rebuilt).
    */
   async inTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    if (!this.db.remote && !this.fkOffOnConnection) {
-      await this.db.client.execute("PRAGMA foreign_keys = OFF");
-      this.fkOffOnConnection = true;
-    }
+    // Local: one pooled connection, so the pragma set here holds for the transaction below.
+    // (Set every time: client.migrate() switches enforcement back on when it finishes.)
+    if (!this.db.remote) await this.db.client.execute("PRAGMA foreign_keys = OFF");
     const tx = await this.db.client.transaction("write");
     try {
       if (this.db.remote) {
