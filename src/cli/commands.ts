@@ -176,12 +176,23 @@ const newCmd = command({
     }, render.renderNew),
 });
 
+const wait = command({
+  name: "wait",
+  description: "Wait until the database answers (for pre-start hooks that run before the network is up)",
+  args: { ...commonArgs, timeout: option({ type: optional(string), long: "timeout", description: "give up after: 30, 30s, 2m (default 60s)" }) },
+  handler: (a) =>
+    runVerb("wait", a, async (logger) => {
+      const { waitForDatabase } = await import("../commands/wait.ts");
+      return waitForDatabase({ ...commandOptions(a, logger), timeout: a.timeout });
+    }, (r) => `${r.database} answered after ${r.attempts} attempt(s) in ${r.waitedMs} ms`),
+});
+
 export function buildCli() {
   return subcommands({
     name: "strata",
     version: versionLine(),
     description: "Database migrations for SQLite and libSQL/Turso",
-    cmds: { up, down, redo, status, current, history, stamp, resolve, unlock, new: newCmd },
+    cmds: { up, down, redo, status, current, history, stamp, resolve, unlock, new: newCmd, wait },
   });
 }
 

@@ -6,6 +6,7 @@ import process from "node:process";
 import { flag, option, optional, string } from "cmd-ts";
 import { ExitCode, StrataError, messageOf } from "../errors.ts";
 import { Logger } from "../output/logger.ts";
+import { parseDuration } from "../config/duration.ts";
 import { redactSecrets } from "../output/redact.ts";
 import type { CommandOptions } from "../commands/context.ts";
 
@@ -18,6 +19,8 @@ export const commonArgs = {
   table: option({ type: optional(string), long: "table", description: "version table name (default strata_migrations) [env STRATA_TABLE]" }),
   config: option({ type: optional(string), long: "config", description: "config file (default ./strata.toml when present) [env STRATA_CONFIG]" }),
   lockTimeout: option({ type: optional(string), long: "lock-timeout", description: "how long to wait for another runner's lock or a busy database: 30, 30s, 2m (default 60s) [env STRATA_LOCK_TIMEOUT]" }),
+  wait: flag({ long: "wait", description: "first wait until the database answers (see --wait-timeout)" }),
+  waitTimeout: option({ type: optional(string), long: "wait-timeout", description: "how long --wait waits: 30, 30s, 2m (default 60s)" }),
   json: flag({ long: "json", description: "print a machine-readable JSON result on stdout (logs stay on stderr)" }),
   quiet: flag({ long: "quiet", short: "q", description: "only errors and warnings on stderr" }),
   verbose: flag({ long: "verbose", short: "v", description: "more detail, and stack traces on errors" }),
@@ -31,6 +34,8 @@ export interface CommonValues {
   table: string | undefined;
   config: string | undefined;
   lockTimeout: string | undefined;
+  wait: boolean;
+  waitTimeout: string | undefined;
   json: boolean;
   quiet: boolean;
   verbose: boolean;
@@ -49,6 +54,7 @@ export function commandOptions(v: CommonValues, logger: Logger): CommandOptions 
     table: v.table,
     config: v.config,
     lockTimeout: v.lockTimeout,
+    waitMs: v.wait || v.waitTimeout !== undefined ? parseDuration(v.waitTimeout ?? "60s", "wait timeout") : undefined,
     logger,
   };
 }

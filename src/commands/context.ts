@@ -13,6 +13,8 @@ import { reconcile, type Entry } from "../runtime/plan.ts";
 
 export interface CommandOptions extends FlagValues {
   logger?: Logger;
+  /** Wait up to this long for the database to answer before running (--wait). */
+  waitMs?: number | undefined;
 }
 
 export interface Session {
@@ -54,6 +56,14 @@ export async function openSession(options: CommandOptions, access: Access): Prom
     busyTimeoutMs: Math.max(settings.lockTimeoutMs, 1000),
   });
   const engine = new Engine({ db, table: settings.table, logger, lockTimeoutMs: settings.lockTimeoutMs });
+  if (options.waitMs !== undefined && db.exists) {
+    try {
+      await engine.waitUntilReachable(options.waitMs);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
   logger.debug(`database ${db.displayUrl} (url from ${settings.sources.url}), migrations ${settings.dir}, table ${settings.table}`);
   return { settings, db, engine, files, logger, close: () => db.close() };
 }

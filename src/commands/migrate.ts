@@ -62,7 +62,7 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
     const { state, lock } = await s.engine.lock(command);
     const steps: StepResult[] = [];
     let plan: PlannedStep[] = [];
-    let entries: Entry[] = reconcile(s.files, state.applied);
+    const entries: Entry[] = reconcile(s.files, state.applied);
     const from = currentVersion(entries) ?? null;
     try {
       const problem = blockingProblems(entries);
@@ -80,8 +80,7 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
         steps.push(result);
         if (result.outcome.startsWith("already")) s.logger.info(`${result.version} was ${result.direction === "up" ? "applied" : "reverted"} by another runner meanwhile`);
       }
-      entries = reconcile(s.files, (await s.engine.readState()).applied);
-      const to = currentVersion(entries) ?? null;
+      const to = versionAfter(entries, steps);
       await s.engine.unlockAndLog({ command, versions: steps.map((x) => x.version), result: "ok", durationMs: performance.now() - started });
       s.logger.info(summary(command, steps, to));
       return { command, database: s.db.displayUrl, dryRun: false, from, to, plan, steps, waitedForLock: lock.waited };
@@ -102,6 +101,16 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
       throw e;
     }
   });
+}
+
+/** The version the database is at after `steps` ran from `entries`: no extra round trip. */
+function versionAfter(entries: Entry[], steps: StepResult[]): string | null {
+  const applied = new Set(entries.filter(isApplied).map((e) => e.version));
+  for (const s of steps) {
+    if (s.direction === "up") applied.add(s.version);
+    else applied.delete(s.version);
+  }
+  return entries.filter((e) => applied.has(e.version)).at(-1)?.version ?? null;
 }
 
 function validateStep(step: number | undefined): void {

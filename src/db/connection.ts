@@ -28,6 +28,8 @@ export interface OpenOptions {
   create: boolean;
   /** How long a local connection waits for another writer before "database is locked". */
   busyTimeoutMs?: number;
+  /** Remote: how long one HTTP request may take before it counts as lost (default 30 s). */
+  requestTimeoutMs?: number;
 }
 
 export function localPathOf(url: string): string | undefined {
@@ -53,7 +55,11 @@ export async function openDatabase(url: string, options: OpenOptions): Promise<D
 
   const config: Config = { url, intMode: "number" };
   if (options.authToken) config.authToken = options.authToken;
-  if (!remote) {
+  if (remote) {
+    // @libsql/client sets no timeout of its own: a hung server would hang strata for ever.
+    const ms = options.requestTimeoutMs ?? 30_000;
+    config.fetch = (input: Request | string | URL, init?: RequestInit) => fetch(input, { ...init, signal: AbortSignal.timeout(ms) });
+  } else {
     config.timeout = options.busyTimeoutMs ?? 5000;
     // One connection: pragmas (foreign_keys) set on it stay in force for the whole run.
     config.concurrency = 1;

@@ -10,7 +10,7 @@ export function registerSecret(secret: string | undefined): void {
   if (secret && secret.length >= 4) secrets.add(secret);
 }
 
-const TOKEN_PARAM = /([?&](?:authToken|auth_token|token|jwt)=)[^&#\s]*/gi;
+const TOKEN_PARAM = /([?&](?:authToken|auth_token|token|jwt)=)[^&#\s"'<>,;)]*/gi;
 const USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi;
 
 /** A URL safe to print: query tokens and user:password are replaced. */

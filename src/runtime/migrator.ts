@@ -88,6 +88,33 @@ export class Engine {
 
   // ---------------------------------------------------------------- reading
 
+  /**
+   * Waits until the database answers a trivial query (pre-start hooks that run before the
+   * network is up). Returns the number of attempts; throws "unreachable" after the timeout.
+   */
+  async waitUntilReachable(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let delay = 100;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.db.client.execute("SELECT 1");
+        return attempt;
+      } catch (e) {
+        const err = describeDbError(e, this.db.displayUrl);
+        if (err.kind !== "unreachable" || /authentication/.test(err.message)) throw err;
+        if (Date.now() + delay > deadline) {
+          throw new StrataError("unreachable", `${this.db.displayUrl} did not answer within ${Math.round(timeoutMs / 1000)}s: ${err.message}`, {
+            hint: err.hint,
+            cause: e,
+          });
+        }
+        if (attempt === 1) this.logger.info(`waiting for ${this.db.displayUrl} to answer (${err.message})`);
+        await sleep(delay);
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
   /** The version rows and the lock, in one round trip, without creating anything. */
   async readState(): Promise<DbState> {
     if (!this.db.exists) return { applied: [], lock: undefined, initialized: false };
@@ -96,7 +123,12 @@ export class Engine {
         const [applied, lock] = await this.db.client.batch([this.store.selectApplied(), this.store.selectLock()], "read");
         return { applied: applied!.rows.map(toAppliedRow), lock: lock!.rows[0] ? toLockRow(lock!.rows[0]) : undefined, initialized: true };
       } catch (e) {
-        if (NO_TABLE.test(messageOf(e))) return this.readWithoutLockTable(e);
+        const msg = messageOf(e);
+        // A fresh database: strata's tables do not exist yet.
+        if (NO_TABLE.test(msg) && msg.includes(this.store.table) && !msg.includes(`${this.store.table}_lock`)) {
+          return { applied: [], lock: undefined, initialized: false };
+        }
+        if (NO_TABLE.test(msg)) return this.readWithoutLockTable(e);
         throw this.versionTableError(e);
       }
     });
