@@ -74,10 +74,11 @@ test("kill -9 at random moments: integrity ok, version table = schema after k mi
   for (let trial = 0; trial < 20; trial++) {
     const file = path.join(dir, `crash-${trial}.db`);
     const child = spawn(bin, ["up", "--url", file, "--dir", mdir, "-q"], { env, stdio: "ignore" });
+    const closed = new Promise((r) => child.once("close", r));
     const delay = 5 + Math.random() * fullMs;
     await new Promise((r) => setTimeout(r, delay));
     child.kill("SIGKILL");
-    await new Promise((r) => child.once("close", r));
+    await closed;
 
     if (fs.existsSync(file)) {
       const db = openDb(t, file);

@@ -5,6 +5,7 @@ import { StrataError, messageOf } from "../errors.ts";
 import { blockingProblems, currentVersion, isApplied, reconcile, resolveRevision, type Entry } from "../runtime/plan.ts";
 import type { StepResult } from "../runtime/migrator.ts";
 import { loadStep, type Direction } from "../script/load.ts";
+import type { MigrationFile } from "../script/discover.ts";
 import { withSession, type CommandOptions, type Session } from "./context.ts";
 
 export interface MigrateOptions extends CommandOptions {
@@ -58,6 +59,7 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
   validateStep(options.step);
   if (options.dryRun) return dryRun(command, options);
   return withSession(options, { write: true, validateBeforeCreate: command === "up" }, async (s) => {
+    if (options.to !== undefined) checkRevisionNamesAFile(options.to, s.files);
     const started = performance.now();
     const { state, lock } = await s.engine.lock(command);
     const steps: StepResult[] = [];
@@ -111,6 +113,16 @@ function versionAfter(entries: Entry[], steps: StepResult[]): string | null {
     else applied.delete(s.version);
   }
   return entries.filter((e) => applied.has(e.version)).at(-1)?.version ?? null;
+}
+
+/**
+ * A version or prefix must name a migration file: checked before the lock is taken, so a typo
+ * in --to never touches the database. (+N/-N, head and base depend on the database state.)
+ */
+export function checkRevisionNamesAFile(rev: string, files: MigrationFile[]): void {
+  const text = rev.trim();
+  if (!/^\d+$/.test(text)) return;
+  resolveRevision(text, files.map((f) => ({ version: f.version, name: f.name, state: "pending" as const, file: f, row: undefined, outOfOrder: false })));
 }
 
 function validateStep(step: number | undefined): void {

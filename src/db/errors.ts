@@ -73,7 +73,7 @@ export function describeDbError(e: unknown, displayUrl: string): StrataError {
       cause: e,
     });
   }
-  if (/SQLITE_CANTOPEN|unable to open database/i.test(text)) {
+  if (/SQLITE_CANTOPEN|unable to open (database|connection)|Unable to open connection/i.test(text)) {
     return new StrataError("unreachable", `cannot open ${displayUrl}`, { hint: "check the path and permissions", cause: e });
   }
   if (/SQLITE_READONLY|readonly database/i.test(text)) {

@@ -146,6 +146,7 @@ export class Engine {
   }
 
   private versionTableError(e: unknown): StrataError {
+    if (e instanceof StrataError) return e;
     const msg = messageOf(e);
     if (/no such column/i.test(msg)) {
       return new StrataError("state", `table "${this.store.table}" exists but was not created by strata (${sqliteMessage(e)})`, {
@@ -163,7 +164,8 @@ export class Engine {
       try {
         return await fn();
       } catch (e) {
-        if (i >= attempts || !isTransportError(e)) throw e instanceof StrataError ? e : describeDbError(e, this.db.displayUrl);
+        if (!isTransportError(e)) throw e; // callers classify (e.g. "no such table")
+        if (i >= attempts) throw describeDbError(e, this.db.displayUrl);
         this.logger.warn(`cannot reach ${this.db.displayUrl} (${firstLine(messageOf(e))}); retrying in ${delay} ms`);
         await sleep(delay);
         delay *= 3;
@@ -188,7 +190,7 @@ export class Engine {
       }));
     } catch (e) {
       if (NO_TABLE.test(messageOf(e))) return [];
-      throw e;
+      throw describeDbError(e, this.db.displayUrl);
     }
   }
 
@@ -215,7 +217,7 @@ export class Engine {
       try {
         results = await this.retryRead(() => this.db.client.batch(stmts, "write"));
       } catch (e) {
-        throw e instanceof StrataError ? (NO_TABLE.test(e.message) ? e : e) : this.versionTableError(e);
+        throw this.versionTableError(e);
       }
       const n = this.store.createTables().length;
       const before = results[n]!.rows[0] ? toLockRow(results[n]!.rows[0]) : undefined;

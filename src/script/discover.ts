@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import { StrataError } from "../errors.ts";
+import { loadSqlFile } from "./load.ts";
 
 export type MigrationKind = "sql" | "ts";
 
@@ -33,7 +34,13 @@ export function compareVersions(a: string, b: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-export function discoverMigrations(dir: string): MigrationFile[] {
+export interface DiscoverOptions {
+  /** Parse SQL files (default). `new` only needs names and versions. */
+  validate?: boolean;
+}
+
+export function discoverMigrations(dir: string, options: DiscoverOptions = {}): MigrationFile[] {
+  const validate = options.validate ?? true;
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -87,7 +94,7 @@ export function discoverMigrations(dir: string): MigrationFile[] {
     if (g.ts && (g.up || g.down)) problems.push(`version ${g.version} has both a .ts module and .sql files`);
     else if (g.down && !g.up) problems.push(`${path.basename(g.down)} has no matching .up.sql`);
     else if (g.ts) result.push(tsMigration(g.version, g.name, g.ts));
-    else if (g.up) result.push(sqlMigration(g.version, g.name, g.up, g.down));
+    else if (g.up) result.push(sqlMigration(g.version, g.name, g.up, g.down, validate));
   }
   if (problems.length > 0) {
     throw new StrataError("migrations", `invalid migrations folder ${dir}: ${problems.join("; ")}`, {
@@ -122,9 +129,19 @@ function readFile(file: string): Buffer {
   }
 }
 
-function sqlMigration(version: string, name: string, up: string, down: string | undefined): MigrationFile {
-  const hash = createHash("sha256").update(readFile(up));
-  if (down) hash.update("\0down\0").update(readFile(down));
+/**
+ * SQL files are parsed here, while they are read for their checksum: a malformed file anywhere
+ * in the folder fails before the database is touched.
+ */
+function sqlMigration(version: string, name: string, up: string, down: string | undefined, validate: boolean): MigrationFile {
+  const upBytes = readFile(up);
+  if (validate) loadSqlFile(up, upBytes);
+  const hash = createHash("sha256").update(upBytes);
+  if (down) {
+    const downBytes = readFile(down);
+    if (validate) loadSqlFile(down, downBytes);
+    hash.update("\0down\0").update(downBytes);
+  }
   return { version, name, kind: "sql", upPath: up, downPath: down, checksum: hash.digest("hex") };
 }
 

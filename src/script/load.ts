@@ -62,13 +62,26 @@ function irreversible(m: MigrationFile): StrataError {
   });
 }
 
-export function loadSqlFile(file: string): LoadedStep & { kind: "sql" } {
+type SqlStep = LoadedStep & { kind: "sql" };
+/** Parsed SQL files by path: discovery parses every file once, loading reuses the result. */
+const sqlCache = new Map<string, SqlStep>();
+
+export function loadSqlFile(file: string, content?: Buffer): SqlStep {
+  const cached = sqlCache.get(file);
+  if (cached && content === undefined) return cached;
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = content ?? fs.readFileSync(file);
   } catch (e) {
     throw new StrataError("migrations", `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? messageOf(e)}`, { file });
   }
+  const step = parseSqlFile(file, bytes);
+  sqlCache.set(file, step);
+  return step;
+}
+
+/** Validates and splits an SQL migration file's bytes. Throws StrataError naming file and line. */
+function parseSqlFile(file: string, bytes: Buffer): SqlStep {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);

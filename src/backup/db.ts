@@ -1,0 +1,118 @@
+/**
+ * Database access for backup and restore. The logical dump needs integers as bigint (to tell
+ * INTEGER from REAL and keep 64-bit values exact), which src/db/connection.ts does not offer,
+ * so these clients are created here with the same error handling.
+ */
+import fs from "node:fs";
+import { createClient, type Client, type Transaction } from "@libsql/client";
+import { StrataError, messageOf } from "../errors.ts";
+import { describeDbError } from "../db/errors.ts";
+import { isRemoteUrl } from "../config/settings.ts";
+import { redactUrl } from "../output/redact.ts";
+import { quoteIdent } from "./sql-literal.ts";
+
+export type Executor = Pick<Client, "execute"> | Pick<Transaction, "execute">;
+
+export interface OpenClientOptions {
+  authToken?: string | undefined;
+  /** Local files: how long to wait for a lock (ms). */
+  busyTimeoutMs?: number;
+  intMode?: "bigint" | "number";
+}
+
+/** A client for `url` (file:, libsql:, http(s):, ws(s): or :memory:). */
+export function openClient(url: string, options: OpenClientOptions = {}): Client {
+  try {
+    return createClient({
+      url,
+      intMode: options.intMode ?? "bigint",
+      ...(options.authToken ? { authToken: options.authToken } : {}),
+      ...(isRemoteUrl(url) ? {} : { timeout: options.busyTimeoutMs ?? 5000, concurrency: 1 }),
+    });
+  } catch (e) {
+    throw describeDbError(e, redactUrl(url));
+  }
+}
+
+/** Opens an existing local database file; a clear error when there is none. */
+export function openExistingFile(file: string, options: OpenClientOptions = {}): Client {
+  if (!fs.existsSync(file)) {
+    throw new StrataError("unreachable", `database file ${file} does not exist`, { hint: "check --url (or DATABASE_URL)" });
+  }
+  return openClient(fileUrl(file), options);
+}
+
+export function fileUrl(file: string): string {
+  return "file:" + file;
+}
+
+export function isNoSuchTable(e: unknown): boolean {
+  return /no such table/i.test(messageOf(e));
+}
+
+/**
+ * The migration version a database is at: the newest version recorded in strata's table
+ * (applied or failed midway, as `strata current` counts them); null at base or without the table.
+ */
+export async function readVersion(ex: Executor, table: string): Promise<string | null> {
+  try {
+    const rs = await ex.execute(`SELECT version FROM ${quoteIdent(table)}`);
+    let best: string | null = null;
+    for (const r of rs.rows) {
+      const v = String(r.version);
+      if (!/^\d+$/.test(v)) continue;
+      if (best === null || BigInt(v) > BigInt(best)) best = v;
+    }
+    return best;
+  } catch (e) {
+    if (isNoSuchTable(e)) return null;
+    throw e;
+  }
+}
+
+export interface SchemaObject {
+  type: "table" | "index" | "view" | "trigger";
+  name: string;
+  table: string;
+  sql: string | null;
+}
+
+/** Everything in sqlite_schema except SQLite's own objects, in creation order. */
+export async function schemaObjects(ex: Executor): Promise<SchemaObject[]> {
+  const rs = await ex.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid");
+  return rs.rows.map((r) => ({ type: String(r.type) as SchemaObject["type"], name: String(r.name), table: String(r.tbl_name), sql: r.sql === null ? null : String(r.sql) }));
+}
+
+/** Row counts of every table (not views), by name. */
+export async function countRows(ex: Executor, tables: string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of tables) {
+    const rs = await ex.execute(`SELECT count(*) AS n FROM ${quoteIdent(t)}`);
+    out[t] = Number(rs.rows[0]!.n);
+  }
+  return out;
+}
+
+/** `PRAGMA integrity_check`: [] when the database is sound, else SQLite's findings. */
+export async function integrityProblems(ex: Executor): Promise<string[]> {
+  const rs = await ex.execute("PRAGMA integrity_check");
+  const lines = rs.rows.map((r) => String(r[0]));
+  return lines.length === 1 && lines[0] === "ok" ? [] : lines;
+}
+
+/** The name of strata's lock table, whose row is never carried into a backup or a restore. */
+export function lockTableOf(table: string): string {
+  return `${table}_lock`;
+}
+
+/** Compares row counts with the expected ones; a list of differences. */
+export function countMismatches(expected: Record<string, number>, actual: Record<string, number>, ignore: string[] = []): string[] {
+  const out: string[] = [];
+  for (const [t, n] of Object.entries(expected)) {
+    if (ignore.includes(t)) continue;
+    if (actual[t] === undefined) out.push(`table ${t} is missing`);
+    else if (actual[t] !== n) out.push(`${t}: ${actual[t]} rows, expected ${n}`);
+  }
+  for (const t of Object.keys(actual)) if (expected[t] === undefined && !ignore.includes(t)) out.push(`unexpected table ${t}`);
+  return out;
+}

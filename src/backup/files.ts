@@ -1,0 +1,121 @@
+/**
+ * Durable file handling for backups and restores: temp names in the target's own folder (so the
+ * final rename is atomic), fsync of files and folders, streaming sha256, mode 0600.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { createHash, randomBytes } from "node:crypto";
+import { pipeline } from "node:stream/promises";
+import { Transform } from "node:stream";
+
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+
+/** A hidden temp name next to `finalPath`, unique to this process and call. */
+export function tempPathFor(finalPath: string): string {
+  const dir = path.dirname(finalPath);
+  return path.join(dir, `.${path.basename(finalPath)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+}
+
+export async function fsyncFile(file: string): Promise<void> {
+  const fh = await fs.promises.open(file, "r+");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Makes a rename durable. Some platforms cannot open folders: best effort there. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    fh = await fs.promises.open(dir, "r");
+    await fh.sync();
+  } catch {
+    /* EISDIR / EPERM / EINVAL on platforms without directory fsync */
+  } finally {
+    await fh?.close();
+  }
+}
+
+export function ensureDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+}
+
+export interface Digest {
+  sha256: string;
+  size: number;
+}
+
+/** sha256 and size of a file, streamed; `onBytes` sees the running total. */
+export async function hashFile(file: string, onBytes?: (bytes: number) => void): Promise<Digest> {
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    onBytes?.(size);
+  }
+  return { sha256: hash.digest("hex"), size };
+}
+
+/**
+ * Copies `src` to a new file `dest` (mode 0600, must not exist), hashing exactly the bytes
+ * written, and fsyncs it.
+ */
+export async function copyHashed(src: string, dest: string, onBytes?: (bytes: number) => void): Promise<Digest> {
+  const hash = createHash("sha256");
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      onBytes?.(size);
+      done(null, chunk);
+    },
+  });
+  await pipeline(fs.createReadStream(src, { highWaterMark: 1 << 20 }), tap, fs.createWriteStream(dest, { flags: "wx", mode: FILE_MODE }));
+  await fsyncFile(dest);
+  return { sha256: hash.digest("hex"), size };
+}
+
+/** Writes a small file atomically: temp in the same folder, fsync, rename, fsync the folder. */
+export async function writeFileAtomic(file: string, data: string): Promise<void> {
+  const tmp = tempPathFor(file);
+  try {
+    await fs.promises.writeFile(tmp, data, { flag: "wx", mode: FILE_MODE });
+    await fsyncFile(tmp);
+    await fs.promises.rename(tmp, file);
+  } catch (e) {
+    removeQuietly(tmp);
+    throw e;
+  }
+  await fsyncDir(path.dirname(file));
+}
+
+/** Removes a file and the journal files SQLite may have left beside it. Never throws. */
+export function removeDbFiles(file: string): void {
+  for (const f of [file, `${file}-journal`, `${file}-wal`, `${file}-shm`]) removeQuietly(f);
+}
+
+export function removeQuietly(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    /* already gone, or not ours to remove */
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
