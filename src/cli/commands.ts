@@ -7,14 +7,18 @@ import readline from "node:readline/promises";
 import { command, flag, number, option, optional, positional, string, subcommands } from "cmd-ts";
 import { ExitCode, StrataError } from "../errors.ts";
 import { commandOptions, commonArgs, runVerb, type CommonValues } from "./common.ts";
+import type { Logger } from "../output/logger.ts";
 import * as render from "./render.ts";
 import { versionLine } from "../build-info.ts";
+
+const schemaOption = option({ type: optional(string), long: "schema", description: "declarative schema file (default ./schema.sql) [env STRATA_SCHEMA]" });
 
 const revisionArgs = {
   to: option({ type: optional(string), long: "to", description: "target revision: a version, a unique prefix, head, base, +N or -N" }),
   step: option({ type: optional(number), long: "step", description: "number of migrations" }),
   dryRun: flag({ long: "dry-run", description: "print the plan and the SQL it would run; change nothing" }),
   singleTransaction: flag({ long: "single-transaction", description: "run all migrations of this run in one transaction: all or nothing" }),
+  dumpSchema: option({ type: optional(string), long: "dump-schema", description: "after the run, write the live schema (as `strata schema dump`) to this file" }),
 };
 
 /** Alembic style `strata upgrade head` / `strata downgrade -1`: a positional REV means --to. */
@@ -23,6 +27,14 @@ const revPositional = positional({ type: optional(string), displayName: "REV", d
 function pickTarget(to: string | undefined, rev: string | undefined): string | undefined {
   if (to !== undefined && rev !== undefined && to !== rev) throw new StrataError("usage", `two targets given: ${rev} and --to ${to}`);
   return to ?? rev;
+}
+
+/** --dump-schema FILE on up/down: write the live schema after a real run. */
+async function dumpAfter(a: CommonValues & { dumpSchema: string | undefined; dryRun: boolean }, logger: Logger): Promise<void> {
+  if (!a.dumpSchema || a.dryRun) return;
+  const { schemaDump } = await import("../commands/schema.ts");
+  const r = await schemaDump({ ...commandOptions(a, logger), out: a.dumpSchema });
+  logger.info(`wrote the schema to ${r.out}`);
 }
 
 const up = command({
@@ -38,7 +50,9 @@ const up = command({
   handler: (a) =>
     runVerb("up", a, async (logger) => {
       const { up } = await import("../commands/migrate.ts");
-      return up({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, allowOutOfOrder: a.allowOutOfOrder, singleTransaction: a.singleTransaction });
+      const result = await up({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, allowOutOfOrder: a.allowOutOfOrder, singleTransaction: a.singleTransaction });
+      await dumpAfter(a, logger);
+      return result;
     }, render.renderMigrate),
 });
 
@@ -50,7 +64,9 @@ const down = command({
   handler: (a) =>
     runVerb("down", a, async (logger) => {
       const { down } = await import("../commands/migrate.ts");
-      return down({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, singleTransaction: a.singleTransaction });
+      const result = await down({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, singleTransaction: a.singleTransaction });
+      await dumpAfter(a, logger);
+      return result;
     }, render.renderMigrate),
 });
 
@@ -166,14 +182,59 @@ const newCmd = command({
     message: positional({ type: optional(string), displayName: "MESSAGE", description: "what the migration does; becomes the file name" }),
     m: option({ type: optional(string), long: "message", short: "m", description: "same as MESSAGE (Alembic's -m)" }),
     ts: flag({ long: "ts", description: "write a TypeScript migration (for data migrations)" }),
+    autogenerate: flag({ long: "autogenerate", description: "write the SQL that takes the migrations' head to schema.sql" }),
+    schema: schemaOption,
   },
   handler: (a) =>
     runVerb("new", a, async (logger) => {
-      const { newMigration } = await import("../commands/new.ts");
       const message = a.m ?? a.message;
       if (message === undefined) throw new StrataError("usage", "a message is required", { hint: 'strata new "add specialist bio"' });
+      if (a.autogenerate) {
+        if (a.ts) throw new StrataError("usage", "--autogenerate writes SQL; it cannot be combined with --ts");
+        const { autogenerate } = await import("../commands/schema.ts");
+        return autogenerate({ ...commandOptions(a, logger), message, schema: a.schema });
+      }
+      const { newMigration } = await import("../commands/new.ts");
       return newMigration({ ...commandOptions(a, logger), message, ts: a.ts });
-    }, render.renderNew),
+    }, (r) => ("empty" in r ? render.renderAutogenerate(r) : render.renderNew(r))),
+});
+
+const check = command({
+  name: "check",
+  description: "CI gate: exit 0 only when the database is at head, no applied file changed and schema.sql matches head",
+  args: { ...commonArgs, schema: schemaOption },
+  handler: (a) =>
+    runVerb("check", a, async (logger) => {
+      const { check } = await import("../commands/schema.ts");
+      return check({ ...commandOptions(a, logger), schema: a.schema });
+    }, render.renderCheck, (r) => (r.ok ? ExitCode.ok : ExitCode.failure)),
+});
+
+const schemaDump = command({
+  name: "dump",
+  description: "Print the live schema as SQL in a stable, normalized order",
+  args: { ...commonArgs, out: option({ type: optional(string), long: "out", short: "o", description: "write to this file instead of stdout" }) },
+  handler: (a) =>
+    runVerb("schema dump", a, async (logger) => {
+      const { schemaDump } = await import("../commands/schema.ts");
+      return schemaDump({ ...commandOptions(a, logger), out: a.out });
+    }, (r) => (r.out ? `wrote ${r.out}` : r.sql)),
+});
+
+const init = command({
+  name: "init",
+  description: "Adopt an existing database: write an initial migration capturing its schema and stamp the database at it",
+  args: {
+    ...commonArgs,
+    fromDb: flag({ long: "from-db", description: "capture the schema of the database given by --url (required)" }),
+    message: option({ type: optional(string), long: "message", short: "m", description: "name of the initial migration (default: initial schema)" }),
+  },
+  handler: (a) =>
+    runVerb("init", a, async (logger) => {
+      if (!a.fromDb) throw new StrataError("usage", "init needs --from-db", { hint: "strata init --from-db --url calendar_app.db" });
+      const { initFromDb } = await import("../commands/schema.ts");
+      return initFromDb({ ...commandOptions(a, logger), message: a.message });
+    }, (r) => `captured ${r.objects} object(s) of ${r.database} into:\n${r.files.join("\n")}\nand stamped the database at ${r.version}`),
 });
 
 const wait = command({
@@ -192,7 +253,22 @@ export function buildCli() {
     name: "strata",
     version: versionLine(),
     description: "Database migrations for SQLite and libSQL/Turso",
-    cmds: { up, down, redo, status, current, history, stamp, resolve, unlock, new: newCmd, wait },
+    cmds: {
+      up,
+      down,
+      redo,
+      status,
+      current,
+      history,
+      stamp,
+      resolve,
+      unlock,
+      new: newCmd,
+      check,
+      schema: subcommands({ name: "schema", description: "Schema tools", cmds: { dump: schemaDump } }),
+      init,
+      wait,
+    },
   });
 }
 

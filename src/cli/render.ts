@@ -3,6 +3,7 @@ import type { MigrateResult } from "../commands/migrate.ts";
 import type { CurrentResult, HistoryResult, MigrationInfo, StatusResult } from "../commands/inspect.ts";
 import type { ResolveResult, StampResult, UnlockResult } from "../commands/record.ts";
 import type { NewResult } from "../commands/new.ts";
+import type { AutogenerateResult, CheckResult } from "../commands/schema.ts";
 
 function table(rows: string[][]): string {
   if (rows.length === 0) return "";
@@ -101,4 +102,14 @@ export function renderUnlock(r: UnlockResult): string {
 
 export function renderNew(r: NewResult): string {
   return r.files.join("\n");
+}
+
+export function renderAutogenerate(r: AutogenerateResult): string {
+  if (r.empty) return "no differences: nothing written";
+  return [...(r.files ?? []), "", "changes (review the files before applying):", ...r.summary.map((l) => "  " + l)].join("\n");
+}
+
+export function renderCheck(r: CheckResult): string {
+  if (r.ok) return `ok: ${r.database} is at head ${r.head ?? "(no migrations)"}, files unchanged, schema matches`;
+  return [`check failed for ${r.database}:`, ...r.differences.map((d) => "  - " + d)].join("\n");
 }

@@ -1,0 +1,366 @@
+// Compare two schemas and describe, per table, what has to happen to turn
+// `from` into `to`. Everything is compared on normalized SQL so cosmetic
+// differences (whitespace, keyword case, quoting, IF NOT EXISTS) are not
+// diffs. Renames are never guessed; a drop+add pair only earns a note.
+
+import { identifiersIn, normalizeSql, quoteIdent } from "../ddl/tokenize.ts";
+import { compareNames } from "./introspect.ts";
+import { byName, sameName, type Column, type Index, type Schema, type Table, type Trigger } from "./model.ts";
+
+export type RebuildReasonKind =
+  | "type"
+  | "notnull"
+  | "default"
+  | "check"
+  | "fk"
+  | "unique"
+  | "collate"
+  | "pk"
+  | "autoincrement"
+  | "strict"
+  | "without rowid"
+  | "generated"
+  | "column order"
+  | "add column"
+  | "drop column"
+  | "rename case" // table name changed case only: SQLite cannot RENAME TO a case variant
+  | "definition";
+
+export interface RebuildReason {
+  kind: RebuildReasonKind;
+  column?: string;
+  detail: string;
+}
+
+export type TableOp =
+  | { kind: "createTable" }
+  | { kind: "dropTable" }
+  | { kind: "addColumn"; column: string }
+  | { kind: "dropColumn"; column: string }
+  /** Only for a case-only change of a column name (same column to SQLite); real renames are never guessed. */
+  | { kind: "renameColumn"; from: string; to: string }
+  | { kind: "rebuildTable"; reasons: RebuildReason[]; addedColumns: string[]; droppedColumns: string[] }
+  | { kind: "createIndex"; index: string }
+  | { kind: "dropIndex"; index: string }
+  | { kind: "createTrigger"; trigger: string }
+  | { kind: "dropTrigger"; trigger: string };
+
+/** A dropped and an added column in the same table that may really be a rename. */
+export interface RenameCandidate {
+  from: string;
+  to: string;
+}
+
+export interface TableDiff {
+  /** Table name (the target spelling when the table exists in `to`). */
+  table: string;
+  ops: TableOp[];
+  notes: string[];
+  renameCandidates: RenameCandidate[];
+}
+
+export type ViewOp = { kind: "createView"; view: string } | { kind: "dropView"; view: string };
+
+export interface SchemaDiff {
+  tables: TableDiff[];
+  views: ViewOp[];
+  notes: string[];
+  empty: boolean;
+}
+
+export function compareSchemas(from: Schema, to: Schema): SchemaDiff {
+  const tables = tableNames(from, to)
+    .map((name) => compareTableEntry(name, from, to))
+    .filter((d) => d.ops.length > 0 || d.notes.length > 0);
+  const views = compareViews(from, to);
+  const notes = tableRenameNotes(tables);
+  const empty = views.length === 0 && tables.every((t) => t.ops.length === 0);
+  return { tables, views, notes, empty };
+}
+
+/** Every table name of either side, plus tables/views that only own changed triggers. */
+function tableNames(from: Schema, to: Schema): string[] {
+  const names = new Map<string, string>();
+  const add = (n: string) => {
+    if (!names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
+  };
+  // Target spelling first so a case-only rename is reported under the new name.
+  for (const s of [to, from]) {
+    s.tables.forEach((t) => add(t.name));
+    s.indexes.forEach((i) => add(i.table));
+    s.triggers.forEach((t) => add(t.table));
+  }
+  return [...names.values()].sort(compareNames);
+}
+
+function compareTableEntry(name: string, from: Schema, to: Schema): TableDiff {
+  const diff: TableDiff = { table: name, ops: [], notes: [], renameCandidates: [] };
+  const f = byName(from.tables, name);
+  const t = byName(to.tables, name);
+  if (f && !t) diff.ops.push({ kind: "dropTable" });
+  if (!f && t) diff.ops.push({ kind: "createTable" });
+  if (f && t) compareTable(f, t, from, to, diff);
+  const dependents = [...indexOps(name, from, to), ...triggerOps(name, from, to)];
+  // A dropped table takes its indexes and triggers with it.
+  const implied = (op: TableOp) => f !== undefined && !t && (op.kind === "dropIndex" || op.kind === "dropTrigger");
+  diff.ops.push(...dependents.filter((op) => !implied(op)));
+  return diff;
+}
+
+function compareTable(f: Table, t: Table, from: Schema, to: Schema, diff: TableDiff): void {
+  if (f.virtual || t.virtual) {
+    if (f.virtual !== t.virtual || normalizeSql(f.sql) !== normalizeSql(t.sql)) {
+      diff.ops.push({ kind: "dropTable" }, { kind: "createTable" });
+      diff.notes.push(`virtual table ${quoteIdent(t.name)} is dropped and recreated: its contents are not copied`);
+    }
+    return;
+  }
+  const dropped = f.columns.filter((c) => !byName(t.columns, c.name));
+  const added = t.columns.filter((c) => !byName(f.columns, c.name));
+  const reasons = [
+    ...tableLevelReasons(f, t),
+    ...f.columns.flatMap((fc) => {
+      const tc = byName(t.columns, fc.name);
+      return tc ? columnReasons(fc, tc) : [];
+    }),
+    ...orderReasons(f, t, dropped, added),
+    ...added.flatMap((c) => whyNot("add column", c.name, addColumnBlocker(c))),
+    ...dropped.flatMap((c) => whyNot("drop column", c.name, dropColumnBlocker(c, f, from, to))),
+  ];
+  if (reasons.length > 0) {
+    diff.ops.push({
+      kind: "rebuildTable",
+      reasons: dedupeReasons(reasons),
+      addedColumns: added.map((c) => c.name),
+      droppedColumns: dropped.map((c) => c.name),
+    });
+  } else {
+    diff.ops.push(...dropped.map((c) => ({ kind: "dropColumn" as const, column: c.name })));
+    diff.ops.push(...caseRenames(f, t));
+    diff.ops.push(...added.map((c) => ({ kind: "addColumn" as const, column: c.name })));
+  }
+  noteRenameCandidates(t.name, dropped, added, diff);
+}
+
+function whyNot(kind: "add column" | "drop column", column: string, blocker: string | null): RebuildReason[] {
+  if (blocker === null) return [];
+  const verb = kind === "add column" ? "ADD" : "DROP";
+  return [{ kind, column, detail: `cannot ${verb} COLUMN ${quoteIdent(column)} in place: ${blocker}` }];
+}
+
+function tableLevelReasons(f: Table, t: Table): RebuildReason[] {
+  const reasons: RebuildReason[] = [];
+  if (f.name !== t.name) {
+    reasons.push({ kind: "rename case", detail: `table name ${quoteIdent(f.name)} → ${quoteIdent(t.name)}` });
+  }
+  if (f.strict !== t.strict) reasons.push({ kind: "strict", detail: t.strict ? "STRICT added" : "STRICT removed" });
+  if (f.withoutRowid !== t.withoutRowid) {
+    reasons.push({ kind: "without rowid", detail: t.withoutRowid ? "WITHOUT ROWID added" : "WITHOUT ROWID removed" });
+  }
+  if (f.autoincrement !== t.autoincrement) {
+    reasons.push({ kind: "autoincrement", detail: t.autoincrement ? "AUTOINCREMENT added" : "AUTOINCREMENT removed" });
+  }
+  return [...reasons, ...constraintReasons(f, t)];
+}
+
+const CONSTRAINT_REASON: Record<string, RebuildReasonKind> = {
+  "primary key": "pk",
+  unique: "unique",
+  check: "check",
+  "foreign key": "fk",
+  other: "definition",
+};
+
+/** Table-level constraints compared as multisets of normalized text. */
+function constraintReasons(f: Table, t: Table): RebuildReason[] {
+  const reasons: RebuildReason[] = [];
+  const remaining = t.constraints.map((c) => normalizeSql(c.text));
+  for (const c of f.constraints) {
+    const at = remaining.indexOf(normalizeSql(c.text));
+    if (at >= 0) remaining.splice(at, 1);
+    else reasons.push({ kind: CONSTRAINT_REASON[c.kind], detail: `constraint removed: ${c.text}` });
+  }
+  for (const c of t.constraints) {
+    if (remaining.includes(normalizeSql(c.text))) {
+      reasons.push({ kind: CONSTRAINT_REASON[c.kind], detail: `constraint added: ${c.text}` });
+    }
+  }
+  return reasons;
+}
+
+function columnReasons(fc: Column, tc: Column): RebuildReason[] {
+  const col = quoteIdent(tc.name);
+  const reasons: RebuildReason[] = [];
+  // Compare normalized text, but show the text as written.
+  const changed = (kind: RebuildReasonKind, what: string, a: string | null, b: string | null) => {
+    if (norm(a) === norm(b)) return;
+    reasons.push({ kind, column: tc.name, detail: `${what} of ${col}: ${a || "none"} → ${b || "none"}` });
+  };
+  changed("type", "type", fc.type, tc.type);
+  changed("notnull", "NOT NULL", fc.notNull ? "NOT NULL" : "nullable", tc.notNull ? "NOT NULL" : "nullable");
+  changed("default", "default", fc.defaultValue, tc.defaultValue);
+  changed("pk", "primary key position", String(fc.pk), String(tc.pk));
+  changed("collate", "collation", fc.collation ?? "BINARY", tc.collation ?? "BINARY");
+  changed("generated", "generated expression", generatedText(fc), generatedText(tc));
+  changed("check", "CHECK", fc.checks.join(" "), tc.checks.join(" "));
+  changed("fk", "REFERENCES", fc.references, tc.references);
+  changed("unique", "UNIQUE", fc.unique ? "UNIQUE" : "", tc.unique ? "UNIQUE" : "");
+  if (reasons.length === 0 && norm(fc.definition) !== norm(tc.definition)) {
+    reasons.push({ kind: "definition", column: tc.name, detail: `definition of ${col}: ${fc.definition} → ${tc.definition}` });
+  }
+  return reasons;
+}
+
+/** Columns whose name only changed case: ALTER TABLE RENAME COLUMN handles those in place. */
+function caseRenames(f: Table, t: Table): TableOp[] {
+  return f.columns.flatMap((fc) => {
+    const tc = byName(t.columns, fc.name);
+    return tc && tc.name !== fc.name ? [{ kind: "renameColumn" as const, from: fc.name, to: tc.name }] : [];
+  });
+}
+
+function norm(sql: string | null): string {
+  return sql === null ? "" : normalizeSql(sql);
+}
+
+function generatedText(c: Column): string {
+  return c.generated ? `${c.generatedExpr ?? ""} ${c.generated.toUpperCase()}` : "";
+}
+
+/**
+ * In-place ALTERs keep the surviving columns in order and append added ones,
+ * so any other target order needs a rebuild.
+ */
+function orderReasons(f: Table, t: Table, dropped: Column[], added: Column[]): RebuildReason[] {
+  const key = (c: Column) => c.name.toLowerCase();
+  const inPlace = [
+    ...f.columns.filter((c) => !dropped.includes(c)).map(key),
+    ...t.columns.filter((c) => added.includes(c)).map(key),
+  ];
+  const target = t.columns.map(key);
+  if (inPlace.join("\u0000") === target.join("\u0000")) return [];
+  return [{ kind: "column order", detail: `column order ${target.join(", ")} cannot be reached with ADD/DROP COLUMN` }];
+}
+
+/** Why SQLite's ALTER TABLE ADD COLUMN cannot add this column (lang_altertable.html), or null. */
+export function addColumnBlocker(c: Column): string | null {
+  const dflt = c.defaultValue;
+  const nullDefault = dflt === null || dflt.toUpperCase() === "NULL";
+  if (c.pk > 0) return "it is part of the PRIMARY KEY";
+  if (c.unique) return "it has a UNIQUE constraint";
+  if (c.generated === "stored") return "it is a STORED generated column";
+  if (dflt !== null && isNonConstantDefault(dflt)) return `its default ${dflt} is not a constant`;
+  if (c.notNull && c.generated === null && nullDefault) return "NOT NULL needs a non-NULL default";
+  if (c.references !== null && !nullDefault) return "a REFERENCES column must default to NULL";
+  return null;
+}
+
+function isNonConstantDefault(dflt: string): boolean {
+  return dflt.trimStart().startsWith("(") || /^CURRENT_(TIME|DATE|TIMESTAMP)$/i.test(dflt.trim());
+}
+
+/** Why SQLite's ALTER TABLE DROP COLUMN cannot drop this column, or null. */
+export function dropColumnBlocker(c: Column, table: Table, from: Schema, to: Schema): string | null {
+  const name = c.name.toLowerCase();
+  if (c.pk > 0) return "it is part of the PRIMARY KEY";
+  if (c.unique) return "it has a UNIQUE constraint";
+  for (const k of table.constraints) {
+    if (k.columns.includes(name)) return `it is used by a table ${k.kind.toUpperCase()} constraint`;
+    if (k.kind === "check" && identifiersIn(k.text).has(name)) return "it is used by a CHECK constraint";
+  }
+  for (const other of table.columns) {
+    if (other === c) continue;
+    if (other.generatedExpr !== null && identifiersIn(other.generatedExpr).has(name)) {
+      return `generated column ${quoteIdent(other.name)} uses it`;
+    }
+    if (other.checks.some((k) => identifiersIn(k).has(name))) return `CHECK on ${quoteIdent(other.name)} uses it`;
+  }
+  // Indexes that are themselves dropped first by the migration do not count.
+  const kept = from.indexes.filter((i) => sameName(i.table, table.name) && keptIndex(i, to));
+  const user = kept.find((i) => indexMentions(i, name));
+  return user ? `it is indexed by ${quoteIdent(user.name)}` : null;
+}
+
+function keptIndex(i: Index, to: Schema): boolean {
+  const t = byName(to.indexes, i.name);
+  return t !== undefined && normalizeSql(t.sql) === normalizeSql(i.sql);
+}
+
+function indexMentions(i: Index, column: string): boolean {
+  return (
+    i.columns.some((c) => c.name?.toLowerCase() === column || (c.expression !== null && identifiersIn(c.expression).has(column))) ||
+    (i.partial !== null && identifiersIn(i.partial).has(column))
+  );
+}
+
+function dedupeReasons(reasons: RebuildReason[]): RebuildReason[] {
+  const seen = new Set<string>();
+  return reasons.filter((r) => {
+    if (seen.has(r.detail)) return false;
+    seen.add(r.detail);
+    return true;
+  });
+}
+
+function noteRenameCandidates(table: string, dropped: Column[], added: Column[], diff: TableDiff): void {
+  if (dropped.length === 0 || added.length === 0) return;
+  if (dropped.length === 1 && added.length === 1) {
+    diff.renameCandidates.push({ from: dropped[0].name, to: added[0].name });
+    diff.notes.push(
+      `column ${quoteIdent(dropped[0].name)} is dropped and ${quoteIdent(added[0].name)} added: ` +
+        `if this is a rename, use ALTER TABLE ${quoteIdent(table)} RENAME COLUMN instead (renames are never guessed)`,
+    );
+    return;
+  }
+  const list = (cols: Column[]) => cols.map((c) => quoteIdent(c.name)).join(", ");
+  diff.notes.push(
+    `columns ${list(dropped)} are dropped and ${list(added)} added: ` +
+      `if some are renames, use ALTER TABLE ${quoteIdent(table)} RENAME COLUMN for them (renames are never guessed)`,
+  );
+}
+
+/** Index ops for one table: an index whose SQL changed is dropped and recreated. */
+function indexOps(table: string, from: Schema, to: Schema): TableOp[] {
+  const same = (a: Index, b: Index | undefined) => b !== undefined && normalizeSql(a.sql) === normalizeSql(b.sql);
+  const fromIdx = from.indexes.filter((i) => sameName(i.table, table));
+  const toIdx = to.indexes.filter((i) => sameName(i.table, table));
+  return [
+    ...fromIdx.filter((i) => !same(i, byName(to.indexes, i.name))).map((i) => ({ kind: "dropIndex" as const, index: i.name })),
+    ...toIdx.filter((i) => !same(i, byName(from.indexes, i.name))).map((i) => ({ kind: "createIndex" as const, index: i.name })),
+  ];
+}
+
+function triggerOps(table: string, from: Schema, to: Schema): TableOp[] {
+  const same = (a: Trigger, b: Trigger | undefined) => b !== undefined && normalizeSql(a.sql) === normalizeSql(b.sql);
+  const fromTrg = from.triggers.filter((t) => sameName(t.table, table));
+  const toTrg = to.triggers.filter((t) => sameName(t.table, table));
+  return [
+    ...fromTrg.filter((t) => !same(t, byName(to.triggers, t.name))).map((t) => ({ kind: "dropTrigger" as const, trigger: t.name })),
+    ...toTrg.filter((t) => !same(t, byName(from.triggers, t.name))).map((t) => ({ kind: "createTrigger" as const, trigger: t.name })),
+  ];
+}
+
+function compareViews(from: Schema, to: Schema): ViewOp[] {
+  const ops: ViewOp[] = [];
+  for (const v of from.views) {
+    const t = byName(to.views, v.name);
+    if (!t || normalizeSql(t.sql) !== normalizeSql(v.sql)) ops.push({ kind: "dropView", view: v.name });
+  }
+  for (const v of to.views) {
+    const f = byName(from.views, v.name);
+    if (!f || normalizeSql(f.sql) !== normalizeSql(v.sql)) ops.push({ kind: "createView", view: v.name });
+  }
+  return ops;
+}
+
+/** A table that disappears while another appears may be a rename: say so, never act on it. */
+function tableRenameNotes(tables: TableDiff[]): string[] {
+  const dropped = tables.filter((t) => t.ops.length === 1 && t.ops[0].kind === "dropTable").map((t) => t.table);
+  const created = tables.filter((t) => t.ops[0]?.kind === "createTable").map((t) => t.table);
+  if (dropped.length === 0 || created.length === 0) return [];
+  const list = (names: string[]) => names.map(quoteIdent).join(", ");
+  return [
+    `table(s) ${list(dropped)} dropped and ${list(created)} created: if this is a rename, ` +
+      `use ALTER TABLE ... RENAME TO instead (renames are never guessed; the DROP loses the data)`,
+  ];
+}

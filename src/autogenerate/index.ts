@@ -1,0 +1,27 @@
+// Public API of strata's autogenerate: introspect a database, compare two
+// schemas, render the migration, dump a schema.
+
+export { introspect, isIgnoredName, compareNames } from "./introspect.ts";
+export type { Executor } from "./introspect.ts";
+export type {
+  Column,
+  ForeignKey,
+  GeneratedKind,
+  Index,
+  IndexColumn,
+  Schema,
+  Table,
+  TableConstraint,
+  TableConstraintKind,
+  Trigger,
+  View,
+} from "./model.ts";
+export { byName, sameName } from "./model.ts";
+export { compareSchemas, addColumnBlocker, dropColumnBlocker } from "./compare.ts";
+export type { RebuildReason, RebuildReasonKind, RenameCandidate, SchemaDiff, TableDiff, TableOp, ViewOp } from "./compare.ts";
+export { renderMigration, summarize } from "./render.ts";
+export type { Migration } from "./render.ts";
+export { dumpSchema, renderSchema } from "./dump.ts";
+export { rebuildTableSql, temporaryName } from "../ddl/rebuild.ts";
+export type { RebuildOptions } from "../ddl/rebuild.ts";
+export { normalizeSql, quoteIdent } from "../ddl/tokenize.ts";

@@ -1,0 +1,194 @@
+/**
+ * Schema commands: `new --autogenerate`, `check`, `schema dump` and `init --from-db`.
+ * Autogenerate compares two scratch in-memory databases — the migrations' head and schema.sql —
+ * and never touches the target database.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { StrataError, messageOf } from "../errors.ts";
+import { resolveSettings } from "../config/settings.ts";
+import { openDatabase, type Database } from "../db/connection.ts";
+import { sqliteMessage } from "../db/errors.ts";
+import { silentLogger } from "../output/logger.ts";
+import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
+import { splitSql, SqlSyntaxError } from "../script/sql-split.ts";
+import { Engine } from "../runtime/migrator.ts";
+import { blockingProblems, currentVersion, reconcile } from "../runtime/plan.ts";
+import { Store } from "../runtime/store.ts";
+import { compareSchemas, introspect, renderMigration, renderSchema, summarize, type Schema } from "../autogenerate/index.ts";
+import { newMigration, type NewResult } from "./new.ts";
+import { stamp } from "./record.ts";
+import { withSession, type CommandOptions } from "./context.ts";
+
+/** The schema of a database without strata's own tables (whatever --table is). */
+export async function schemaOf(db: Database, table: string): Promise<Schema> {
+  const own = new Set(new Store(table).ownTables.map((n) => n.toLowerCase()));
+  const s = await introspect(db.client);
+  const keep = <T extends { name: string }>(xs: T[], tableOf: (x: T) => string = (x) => x.name) => xs.filter((x) => !own.has(x.name.toLowerCase()) && !own.has(tableOf(x).toLowerCase()));
+  return { tables: keep(s.tables), indexes: keep(s.indexes, (i) => i.table), views: keep(s.views), triggers: keep(s.triggers, (t) => t.table) };
+}
+
+/** Every migration applied, in order, to a scratch in-memory database. */
+export async function headSchema(files: MigrationFile[], table: string): Promise<Schema> {
+  const db = await openDatabase(":memory:", { create: true });
+  try {
+    const engine = new Engine({ db, table, logger: silentLogger, lockTimeoutMs: 0 });
+    await db.client.batch(engine.store.createTables(), "write");
+    for (const file of files) await engine.up(file);
+    return await schemaOf(db, table);
+  } finally {
+    db.close();
+  }
+}
+
+/** schema.sql executed in a scratch in-memory database; errors name the file and line. */
+export async function declaredSchema(file: string, table: string): Promise<Schema> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    throw new StrataError("usage", `cannot read schema file ${file}: ${(e as NodeJS.ErrnoException).code ?? messageOf(e)}`, {
+      hint: "write the desired schema to schema.sql, or point --schema / STRATA_SCHEMA at it",
+    });
+  }
+  let statements;
+  try {
+    statements = splitSql(text).statements;
+  } catch (e) {
+    if (e instanceof SqlSyntaxError) throw new StrataError("usage", e.message, { file, line: e.line });
+    throw e;
+  }
+  const db = await openDatabase(":memory:", { create: true });
+  try {
+    for (const st of statements) {
+      try {
+        await db.client.execute(st.sql);
+      } catch (e) {
+        throw new StrataError("usage", `schema.sql: ${sqliteMessage(e)}`, { file, line: st.line, hint: "fix the statement in the schema file" });
+      }
+    }
+    return await schemaOf(db, table);
+  } finally {
+    db.close();
+  }
+}
+
+export interface AutogenerateResult extends Partial<NewResult> {
+  empty: boolean;
+  summary: string[];
+  up: string;
+  down: string;
+}
+
+/** `strata new MESSAGE --autogenerate`: writes .up.sql/.down.sql taking head to schema.sql. */
+export async function autogenerate(options: CommandOptions & { message: string; schema?: string | undefined; now?: Date }): Promise<AutogenerateResult> {
+  const settings = resolveSettings(options);
+  const files = discoverMigrations(settings.dir);
+  const [from, to] = [await headSchema(files, settings.table), await declaredSchema(settings.schema, settings.table)];
+  const diff = compareSchemas(from, to);
+  const migration = renderMigration(diff, from, to);
+  if (migration.empty) {
+    (options.logger ?? silentLogger).info(`no differences between the migrations' head and ${path.basename(settings.schema)}; nothing written`);
+    return { empty: true, summary: [], up: "", down: "" };
+  }
+  const written = newMigration({ ...options, sql: { up: migration.up, down: migration.down } });
+  return { ...written, empty: false, summary: migration.summary, up: migration.up, down: migration.down };
+}
+
+export interface CheckResult {
+  database: string;
+  ok: boolean;
+  current: string | null;
+  head: string | null;
+  /** One line per difference; empty when ok. */
+  differences: string[];
+}
+
+/**
+ * `strata check`: a CI gate. OK when the database is at head, no applied file changed, the live
+ * schema is what the migrations produce, and schema.sql (when present) matches head.
+ */
+export async function check(options: CommandOptions): Promise<CheckResult> {
+  return withSession(options, { write: false }, async (s) => {
+    const state = await s.engine.readState();
+    const entries = reconcile(s.files, state.applied);
+    const differences: string[] = [];
+    const pending = entries.filter((e) => e.state === "pending");
+    if (pending.length > 0) differences.push(`database is not up to date: ${pending.length} pending (${pending.map((e) => e.version).join(", ")})`);
+    const problem = blockingProblems(entries);
+    if (problem) differences.push(problem.message);
+    const head = await headSchema(s.files, s.settings.table);
+    if (pending.length === 0 && !problem && s.db.exists) {
+      const live = await schemaOf(s.db, s.settings.table);
+      differences.push(...summarize(compareSchemas(head, live)).map((d) => `database differs from the migrations' head: ${d}`));
+    }
+    if (fs.existsSync(s.settings.schema)) {
+      const declared = await declaredSchema(s.settings.schema, s.settings.table);
+      differences.push(...summarize(compareSchemas(head, declared)).map((d) => `${path.basename(s.settings.schema)} differs from the migrations' head: ${d}`));
+    }
+    return {
+      database: s.db.displayUrl,
+      ok: differences.length === 0,
+      current: currentVersion(entries) ?? null,
+      head: s.files.at(-1)?.version ?? null,
+      differences,
+    };
+  });
+}
+
+export interface DumpResult {
+  database: string;
+  sql: string;
+  out: string | null;
+}
+
+/** `strata schema dump`: the live schema as SQL in a stable, normalized order. */
+export async function schemaDump(options: CommandOptions & { out?: string | undefined }): Promise<DumpResult> {
+  return withSession(options, { write: false, needFiles: false }, async (s) => {
+    const sql = renderSchema(await schemaOf(s.db, s.settings.table));
+    if (options.out) writeAtomically(options.out, sql);
+    return { database: s.db.displayUrl, sql, out: options.out ? path.resolve(options.out) : null };
+  });
+}
+
+export function writeAtomically(file: string, content: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
+}
+
+export interface InitResult extends NewResult {
+  database: string;
+  objects: number;
+}
+
+/**
+ * `strata init --from-db`: adopt an existing database. Writes an initial migration capturing
+ * its schema (down drops it) and stamps the database at it, as the seed's "created and stamped".
+ */
+export async function initFromDb(options: CommandOptions & { message?: string | undefined; now?: Date }): Promise<InitResult> {
+  const captured = await withSession(options, { write: false, needFiles: false }, async (s) => {
+    const state = await s.engine.readState();
+    if (state.applied.length > 0) {
+      throw new StrataError("state", `${s.db.displayUrl} already has strata history (${state.applied.length} applied)`, {
+        hint: "init --from-db is for databases strata has never migrated; see `strata status`",
+      });
+    }
+    const files = fs.existsSync(s.settings.dir) ? discoverMigrations(s.settings.dir) : [];
+    if (files.length > 0) {
+      throw new StrataError("state", `the migrations folder ${s.settings.dir} is not empty`, {
+        hint: "run init --from-db with an empty --dir, or `strata stamp <rev>` to adopt the database at an existing migration",
+      });
+    }
+    return { database: s.db.displayUrl, schema: await schemaOf(s.db, s.settings.table) };
+  });
+  const objects = captured.schema.tables.length + captured.schema.indexes.length + captured.schema.views.length + captured.schema.triggers.length;
+  if (objects === 0) throw new StrataError("state", `${captured.database} has no tables to capture`, { hint: "start with `strata new` instead" });
+  const empty: Schema = { tables: [], indexes: [], views: [], triggers: [] };
+  const migration = renderMigration(compareSchemas(empty, captured.schema), empty, captured.schema);
+  const written = newMigration({ ...options, message: options.message ?? "initial schema", sql: { up: migration.up, down: migration.down } });
+  await stamp({ ...options, revision: written.version });
+  return { ...written, database: captured.database, objects };
+}
+

@@ -1,0 +1,153 @@
+/**
+ * Schema workflows: autogenerate from schema.sql, check, schema dump, init --from-db — locally
+ * and (check, dump, init) against the remote test server.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { up, down } from "../src/commands/migrate.ts";
+import { status } from "../src/commands/inspect.ts";
+import { autogenerate, check, initFromDb, schemaDump } from "../src/commands/schema.ts";
+import { StrataError } from "../src/errors.ts";
+import { copyCalendar, json, openDb, ROOT, strata, tempDir, userSchema, writeFiles } from "./support/cli.ts";
+import { remote } from "./support/remote.ts";
+
+function calendar(t: Parameters<typeof tempDir>[0]) {
+  const dir = tempDir(t);
+  const mdir = copyCalendar(dir);
+  const schema = path.join(dir, "schema.sql");
+  fs.copyFileSync(path.join(ROOT, "schema.sql"), schema);
+  const db = path.join(dir, "calendar_app.db");
+  return { dir, mdir, schema, db, opts: { url: db, dir: mdir, schema } };
+}
+
+test("the shipped schema.sql matches the calendar migrations' head (strata check)", async (t) => {
+  const c = calendar(t);
+  await up(c.opts);
+  const r = await check(c.opts);
+  assert.deepEqual(r.differences, []);
+  assert.equal(r.ok, true);
+});
+
+test("the guide's workflow: edit schema.sql, autogenerate, review, apply; rows survive; check passes", async (t) => {
+  const c = calendar(t);
+  await up(c.opts);
+  const db = openDb(t, c.db);
+  await db.batch([
+    "INSERT INTO specialists (name, email) VALUES ('Ada', 'ada@example.com')",
+    "INSERT INTO bookings (specialist_id, client_name, starts_at, ends_at) VALUES (1, 'Cleo', '2024-01-20T10:00', '2024-01-20T11:00')",
+    "INSERT INTO invoices (booking_id, number, amount_cents) VALUES (1, 'INV-1', 100)",
+  ], "write");
+  // 1. Modify the "models": a new column in the middle of bookings (needs a rebuild of a CASCADE parent).
+  fs.writeFileSync(c.schema, fs.readFileSync(c.schema, "utf8").replace("  notes TEXT,\n", "  notes TEXT,\n  room TEXT NOT NULL DEFAULT 'main',\n"));
+  const pending = await check(c.opts);
+  assert.equal(pending.ok, false);
+  assert.match(pending.differences.join("\n"), /schema\.sql differs from the migrations' head: rebuild table "bookings".*adds column\(s\) "room"/);
+  // 2. Generate.
+  const gen = await autogenerate({ ...c.opts, message: "add booking room" });
+  assert.equal(gen.empty, false);
+  assert.equal(gen.files!.length, 2);
+  assert.match(fs.readFileSync(gen.files![0]!, "utf8"), /-- table "bookings": rebuild/);
+  // 3. Apply: the invoices that reference bookings survive the parent rebuild (no cascade).
+  await up(c.opts);
+  assert.equal((await db.execute("SELECT count(*) AS n FROM invoices")).rows[0]!.n, 1);
+  assert.equal((await db.execute("SELECT room FROM bookings")).rows[0]!.room, "main");
+  assert.equal((await check(c.opts)).ok, true);
+  // Nothing differs now: autogenerate says so and writes nothing.
+  const before = fs.readdirSync(c.mdir).length;
+  const none = await autogenerate({ ...c.opts, message: "nothing" });
+  assert.equal(none.empty, true);
+  assert.equal(fs.readdirSync(c.mdir).length, before);
+  // And it reverts cleanly.
+  await down(c.opts);
+  assert.equal((await db.execute("SELECT count(*) AS n FROM invoices")).rows[0]!.n, 1);
+});
+
+test("autogenerate: renames are never guessed; the drop + add carries the RENAME COLUMN hint", async (t) => {
+  const c = calendar(t);
+  fs.writeFileSync(c.schema, fs.readFileSync(c.schema, "utf8").replace("  notes TEXT,\n", "  remarks TEXT,\n"));
+  const gen = await autogenerate({ ...c.opts, message: "rename notes" });
+  assert.match(gen.up, /If this is a rename.*RENAME COLUMN "notes" TO "remarks"/);
+});
+
+test("autogenerate: a broken schema.sql is reported with file and line; nothing written", async (t) => {
+  const c = calendar(t);
+  fs.writeFileSync(c.schema, "CREATE TABLE a (id INTEGER);\n\nCREATE TABLE b (id INTEGER REFERENCES);\n");
+  const before = fs.readdirSync(c.mdir).length;
+  await assert.rejects(autogenerate({ ...c.opts, message: "x" }), (e: StrataError) => e.line === 3 && e.file === c.schema);
+  assert.equal(fs.readdirSync(c.mdir).length, before);
+});
+
+test("check lists every difference: pending, changed file, hand-made drift", async (t) => {
+  const c = calendar(t);
+  await up({ ...c.opts, to: "20240320150000" });
+  let r = await check(c.opts);
+  assert.equal(r.ok, false);
+  assert.match(r.differences.join("\n"), /1 pending \(20240410080000\)/);
+  await up(c.opts);
+  const db = openDb(t, c.db);
+  await db.execute("CREATE INDEX ix_by_hand ON clients (phone)");
+  r = await check(c.opts);
+  assert.match(r.differences.join("\n"), /database differs from the migrations' head: .*ix_by_hand/);
+  const cli = await strata(["check", "--url", c.db, "--dir", c.mdir, "--schema", c.schema, "--json"]);
+  assert.equal(cli.code, 1);
+  assert.equal(json(cli).ok, false);
+});
+
+test("schema dump is stable and normalized; --dump-schema writes it after up", async (t) => {
+  const c = calendar(t);
+  await up(c.opts);
+  const a = await schemaDump(c.opts);
+  const b = await schemaDump(c.opts);
+  assert.equal(a.sql, b.sql);
+  assert.match(a.sql, /^CREATE TABLE bookings/);
+  assert.doesNotMatch(a.sql, /strata_migrations/);
+  const out = path.join(c.dir, "dump.sql");
+  const r = await strata(["up", "--url", path.join(c.dir, "second.db"), "--dir", c.mdir, "--dump-schema", out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(fs.readFileSync(out, "utf8"), a.sql);
+});
+
+test("init --from-db adopts an existing database: initial migration + stamp; down/up round-trips", async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, "calendar_app.db");
+  const db = openDb(t, file);
+  // The seed's database, created by SQLAlchemy's create_all long ago.
+  await db.executeMultiple(fs.readFileSync(path.join(ROOT, "schema.sql"), "utf8") + "\nCREATE VIEW upcoming AS SELECT * FROM bookings WHERE starts_at > '2024';\nCREATE TRIGGER trg_touch AFTER UPDATE ON clients BEGIN UPDATE clients SET phone = phone WHERE id = NEW.id AND 0; END;");
+  await db.execute("INSERT INTO specialists (name) VALUES ('Ada')");
+  const original = await userSchema(db);
+  const mdir = path.join(dir, "migrations");
+  const r = await initFromDb({ url: file, dir: mdir });
+  assert.equal(r.objects, 4 + 6 + 1 + 1 + 1, "tables, indexes, the UNIQUE constraint's index excluded, view, trigger");
+  const s = await status({ url: file, dir: mdir });
+  assert.deepEqual(s.applied.map((m) => m.version), [r.version]);
+  assert.equal(s.pending.length, 0);
+  // The captured migration rebuilds exactly this schema on a fresh database.
+  const fresh = path.join(dir, "fresh.db");
+  await up({ url: fresh, dir: mdir });
+  assert.deepEqual((await userSchema(openDb(t, fresh))).map(normalize), original.map(normalize));
+  await down({ url: fresh, dir: mdir });
+  assert.deepEqual(await userSchema(openDb(t, fresh)), []);
+  // A second init is refused.
+  await assert.rejects(initFromDb({ url: file, dir: mdir }), /already has strata history/);
+});
+
+function normalize(s: string): string {
+  return s.replace(/\s+/g, " ").replace(/"/g, "");
+}
+
+test("remote: check, schema dump and init --from-db against the test server", async (t) => {
+  const r = await remote(t);
+  const dir = tempDir(t);
+  await r.client.executeMultiple("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); CREATE INDEX ix_a_v ON a (v);");
+  const mdir = path.join(dir, "migrations");
+  const opts = { url: r.url, authToken: r.token, dir: mdir, schema: path.join(dir, "none.sql") };
+  const init = await initFromDb(opts);
+  assert.equal(init.objects, 2);
+  const dump = await schemaDump(opts);
+  assert.equal(dump.sql, "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);\nCREATE INDEX ix_a_v ON a (v);\n");
+  assert.equal((await check(opts)).ok, true);
+  writeFiles(mdir, { "99990101000000_b.up.sql": "CREATE TABLE b (id INTEGER);", "99990101000000_b.down.sql": "DROP TABLE b;" });
+  assert.equal((await check(opts)).ok, false);
+});
