@@ -231,3 +231,65 @@ test("eight concurrent `strata up` against the remote server: each migration onc
   assert.equal(new Set(applied).size, 10);
   assert.equal((await r.client.execute("SELECT count(*) AS n FROM strata_migrations")).rows[0]!.n, 10);
 });
+
+test("kill -9 and dropped connections during remote runs: version rows match the schema, reruns complete", { skip: NEEDS_TEST_SERVER, timeout: 180_000 }, async (t) => {
+  const { ensureBinary } = await import("./support/build.ts");
+  const { spawn } = await import("node:child_process");
+  const { createClient } = await import("@libsql/client");
+  const { runCommand } = await import("./support/cli.ts");
+  const bin = ensureBinary();
+  const files: Record<string, string> = { ...sqlMigrations(12) };
+  files["013_data.ts"] = `export async function up(tx) { for (let i = 0; i < 20; i++) await tx.execute({ sql: "INSERT INTO t1 (v) VALUES (?)", args: ["row" + i] }); await tx.execute("CREATE TABLE data_done (id INTEGER)"); }
+export async function down(tx) { await tx.execute("DROP TABLE data_done"); await tx.execute("DELETE FROM t1 WHERE v LIKE 'row%'"); }`;
+  const dir = folder(t, files);
+  // Reference: the schema after k migrations, built on a local file.
+  const refFile = path.join(tempDir(t), "ref.db");
+  const refDb = createClient({ url: "file:" + refFile });
+  t.after(() => refDb.close());
+  const refs = [await userSchema(refDb)];
+  for (let k = 1; k <= 13; k++) {
+    await up({ url: refFile, dir, step: 1 });
+    refs.push(await userSchema(refDb));
+  }
+  const sandbox = tempDir(t);
+  const env = { PATH: "/bin", HOME: sandbox, TMPDIR: sandbox, DATABASE_AUTH_TOKEN: TEST_TOKEN };
+  const seen: string[] = [];
+  for (let trial = 0; trial < 10; trial++) {
+    const dbPath = path.join(tempDir(t), "crash.db");
+    const server = await startHranaServer({ dbPath, authToken: TEST_TOKEN, latencyMs: 2, streamIdleTimeoutMs: 300 });
+    const client = createClient({ url: server.url, authToken: TEST_TOKEN });
+    try {
+      // Drop one request's connection, before or after it executes, somewhere in the run.
+      const dropAt = 1 + Math.floor(Math.random() * 12);
+      const when = Math.random() < 0.5 ? "before" : "after";
+      let n = 0;
+      server.onRequest = () => {
+        if (++n === dropAt) server.dropNext(1, when);
+      };
+      const child = spawn(bin, ["up", "--url", server.url, "--dir", dir, "-q"], { env, stdio: "ignore" });
+      const closed = new Promise((r) => child.once("close", r));
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 250));
+      child.kill("SIGKILL");
+      await closed;
+      server.onRequest = undefined;
+      await new Promise((r) => setTimeout(r, 400)); // the killed runner's stream expires
+      assert.equal((await client.execute("PRAGMA integrity_check")).rows[0]![0], "ok");
+      let k = 0;
+      try {
+        k = Number((await client.execute("SELECT count(*) FROM strata_migrations WHERE state = 'applied'")).rows[0]![0]);
+      } catch {
+        /* killed before strata's tables existed */
+      }
+      seen.push(`${k}(${when}@${dropAt})`);
+      assert.deepEqual(await userSchema(client), refs[k], `trial ${trial}: schema after ${k} migrations`);
+      const rerun = await runCommand(bin, ["up", "--url", server.url, "--dir", dir, "-q", "--lock-timeout", "20s"], { cleanEnv: true, env });
+      assert.equal(rerun.code, 0, rerun.stderr);
+      assert.deepEqual(await userSchema(client), refs[13]);
+      assert.equal(Number((await client.execute("SELECT count(*) FROM t1 WHERE v LIKE 'row%'")).rows[0]![0]), 20, "the data migration ran exactly once");
+    } finally {
+      client.close();
+      await server.close();
+    }
+  }
+  t.diagnostic(`killed after k(drop) = ${seen.join(", ")}`);
+});

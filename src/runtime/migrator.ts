@@ -217,6 +217,15 @@ export class Engine {
       try {
         results = await this.retryRead(() => this.db.client.batch(stmts, "write"));
       } catch (e) {
+        // Another writer (a runner mid-migration, or a dead one's stream not yet expired on a
+        // server) holds the database: keep waiting within the lock timeout.
+        if (/SQLITE_BUSY|database is locked/i.test(messageOf(e)) && Date.now() - started < this.lockTimeoutMs) {
+          if (!announced) this.logger.info(`waiting: ${this.db.displayUrl} is busy with another writer`);
+          announced = true;
+          waited = true;
+          await sleep(200 + Math.random() * 300);
+          continue;
+        }
         throw this.versionTableError(e);
       }
       const n = this.store.createTables().length;

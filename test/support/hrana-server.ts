@@ -35,6 +35,8 @@ export interface HranaServerOptions {
   /** Default 0 (an ephemeral port). */
   port?: number;
   latencyMs?: number;
+  /** Idle streams are closed (rolling back) after this long; default 10 s. */
+  streamIdleTimeoutMs?: number;
 }
 
 /** What `onRequest` receives once a request has been answered (or dropped). */
@@ -564,10 +566,13 @@ class HranaHttpServer implements HranaServer {
   #dropNext: { count: number; when: "before" | "after" } = { count: 0, when: "before" };
   #closing: Promise<void> | undefined;
 
+  readonly #streamIdleTimeoutMs: number;
+
   constructor(opts: HranaServerOptions) {
     this.#dbPath = opts.dbPath;
     this.#authToken = opts.authToken;
     this.latencyMs = opts.latencyMs ?? 0;
+    this.#streamIdleTimeoutMs = opts.streamIdleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
     this.#server = createServer((req, res) => void this.#handle(req, res));
   }
 
@@ -732,7 +737,7 @@ class HranaHttpServer implements HranaServer {
     stream.idleTimer = setTimeout(() => {
       this.#batons.delete(baton);
       this.#discard(stream);
-    }, STREAM_IDLE_TIMEOUT_MS);
+    }, this.#streamIdleTimeoutMs);
     // An idle stream must not keep the process alive.
     stream.idleTimer.unref();
     return baton;
