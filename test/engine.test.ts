@@ -301,3 +301,18 @@ test("--single-transaction: all migrations commit together, or none (SQL and TS)
   const db = openDb(t, file);
   assert.equal((await db.execute("SELECT count(*) AS n FROM one")).rows[0]!.n, 1);
 });
+
+test("a TS migration with a syntax error: clear error naming the file and line; database unchanged", async (t) => {
+  const { file, mdir, opts } = setup(t, { ...THREE });
+  await up({ ...opts, to: "002" });
+  writeFiles(mdir, { "004_broken.ts": 'export async function up(tx) {\n  await tx.execute("SELECT 1";\n}\n' });
+  const before = fs.readFileSync(file);
+  const e = await rejectsWith(up(opts), "migrations", /cannot load 004_broken\.ts/);
+  assert.equal(e.file, path.join(mdir, "004_broken.ts"));
+  assert.equal(e.line, 2);
+  assert.deepEqual(await tables(t, file), ["one", "two"], "003 was not applied either: every pending step loads before the first runs");
+  const db = openDb(t, file);
+  assert.equal((await db.execute("SELECT count(*) AS n FROM strata_migrations_log WHERE result = 'error'")).rows[0]!.n, 0, "no audit entry for refused input");
+  db.close();
+  assert.equal(before.length > 0, true);
+});
