@@ -116,3 +116,15 @@ export function countMismatches(expected: Record<string, number>, actual: Record
   for (const t of Object.keys(actual)) if (expected[t] === undefined && !ignore.includes(t)) out.push(`unexpected table ${t}`);
   return out;
 }
+
+/** Tables that hold data: not SQLite's own, not the shadow tables of virtual tables. */
+export async function dataTables(ex: Executor): Promise<string[]> {
+  let shadow = new Set<string>();
+  try {
+    const rs = await ex.execute("PRAGMA table_list");
+    shadow = new Set(rs.rows.filter((r) => r.type === "shadow").map((r) => String(r.name).toLowerCase()));
+  } catch {
+    /* SQLite before 3.37: no shadow table detection */
+  }
+  return (await schemaObjects(ex)).filter((o) => o.type === "table" && !shadow.has(o.name.toLowerCase())).map((o) => o.name);
+}

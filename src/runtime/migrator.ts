@@ -166,7 +166,7 @@ export class Engine {
       } catch (e) {
         if (!isTransportError(e)) throw e; // callers classify (e.g. "no such table")
         if (i >= attempts) throw describeDbError(e, this.db.displayUrl);
-        this.logger.warn(`cannot reach ${this.db.displayUrl} (${firstLine(messageOf(e))}); retrying in ${delay} ms`);
+        this.logger.warn(`${firstLine(describeDbError(e, this.db.displayUrl).message)}; retrying in ${delay} ms`);
         await sleep(delay);
         delay *= 3;
       }
