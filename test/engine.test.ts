@@ -316,3 +316,38 @@ test("a TS migration with a syntax error: clear error naming the file and line; 
   db.close();
   assert.equal(before.length > 0, true);
 });
+
+test("a database that refuses to turn foreign-key enforcement off: the migration stops before changing anything", async (t) => {
+  const { Engine } = await import("../src/runtime/migrator.ts");
+  const { discoverMigrations } = await import("../src/script/discover.ts");
+  const { openDatabase } = await import("../src/db/connection.ts");
+  const { silentLogger } = await import("../src/output/logger.ts");
+  const { file, mdir } = setup(t, {
+    "001_parent.up.sql": "CREATE TABLE parent (id INTEGER PRIMARY KEY);\nCREATE TABLE child (id INTEGER PRIMARY KEY, p INTEGER REFERENCES parent (id) ON DELETE CASCADE);\nINSERT INTO parent VALUES (1);\nINSERT INTO child VALUES (1, 1);\n",
+    "002_rebuild.up.sql": "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO parent_new (id) SELECT id FROM parent;\nDROP TABLE parent;\nALTER TABLE parent_new RENAME TO parent;\n",
+    "003_data.ts": "export async function up(tx) { await tx.execute('DELETE FROM child'); }",
+  });
+  const db = await openDatabase("file:" + file, { create: true });
+  t.after(() => db.close());
+  // A connection on which "PRAGMA foreign_keys = OFF" has no effect (as some servers do).
+  const client = db.client;
+  const stubborn = new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === "execute") return (stmt: unknown) => (/foreign_keys\s*=\s*OFF/i.test(String(stmt)) ? target.execute("SELECT 1") : target.execute(stmt as string));
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  await client.execute("PRAGMA foreign_keys = ON");
+  const engine = new Engine({ db: { ...db, client: stubborn }, table: "strata_migrations", logger: silentLogger, lockTimeoutMs: 1000 });
+  await client.batch(engine.store.createTables(), "write");
+  const [one, two, three] = discoverMigrations(mdir);
+  await assert.rejects(engine.up(one!), /refuses to turn foreign-key enforcement off/);
+  await client.execute("PRAGMA foreign_keys = OFF");
+  await engine.up(one!);
+  await client.execute("PRAGMA foreign_keys = ON");
+  await assert.rejects(engine.up(two!), /refuses to turn foreign-key enforcement off/);
+  await assert.rejects(engine.up(three!), /refuses to turn foreign-key enforcement off/);
+  assert.equal((await client.execute("SELECT count(*) AS n FROM child")).rows[0]!.n, 1, "no cascade, nothing changed");
+  assert.equal((await client.execute("SELECT count(*) AS n FROM strata_migrations")).rows[0]!.n, 1);
+});

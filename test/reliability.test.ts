@@ -125,7 +125,10 @@ test("eight concurrent `strata up` on one file: each migration once, all exit 0,
   t.diagnostic(`${waited.length} runners waited for the lock`);
   const db = openDb(t, file);
   assert.equal(Number((await db.execute("SELECT count(*) FROM strata_migrations")).rows[0]![0]), 30);
-  assert.equal(Number((await db.execute("SELECT count(*) FROM strata_migrations_log WHERE command = 'up' AND result = 'ok'")).rows[0]![0]), 8);
+  // Runners that found nothing to do wrote nothing; the log accounts for every version once.
+  const logged = (await db.execute("SELECT versions FROM strata_migrations_log WHERE command = 'up' AND result = 'ok'")).rows.flatMap((r) => JSON.parse(String(r.versions)) as string[]);
+  assert.equal(logged.length, 30);
+  assert.equal(new Set(logged).size, 30);
 });
 
 test("a stale lock of a dead process on this host is taken over and the takeover logged", async (t) => {

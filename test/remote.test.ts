@@ -53,6 +53,7 @@ test("round trips: status and current take one; up of N SQL migrations at most N
   const u = await up(opts);
   assert.equal(u.steps.length, 5);
   assert.ok(server.stats.requests <= 5 + 2, `up of 5: ${server.stats.requests} round trips`);
+  assert.equal(server.stats.requests, 3, "lock, one request for the five migrations, unlock");
   server.resetStats();
   await status(opts);
   assert.equal(server.stats.requests, 1, "status: one round trip");
@@ -65,6 +66,9 @@ test("round trips: status and current take one; up of N SQL migrations at most N
   server.resetStats();
   await down({ ...opts, to: "base" });
   assert.ok(server.stats.requests <= 5 + 2, `down of 5: ${server.stats.requests}`);
+  // Each migration still committed on its own, with its own version row and duration.
+  const rows = (await r.client.execute("SELECT count(*) AS n FROM strata_migrations")).rows[0]!.n;
+  assert.equal(rows, 0);
 });
 
 test("with 50 ms latency an up of 20 SQL migrations takes at most 22 round trips", { skip: NEEDS_TEST_SERVER }, async (t) => {

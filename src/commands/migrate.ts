@@ -61,6 +61,21 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
   return withSession(options, { write: true, validateBeforeCreate: command === "up" }, async (s) => {
     if (options.to !== undefined) checkRevisionNamesAFile(options.to, s.files);
     const started = performance.now();
+    // Local: plan from a plain read first. A run with nothing to do writes nothing (no lock,
+    // no fsync), and every step is loaded — validated — before the database is written.
+    // Remote: take the lock at once; the lock batch reads the state too (round trips).
+    if (!s.db.remote) {
+      const preview = reconcile(s.files, (await s.engine.readState()).applied);
+      const problem = blockingProblems(preview);
+      if (problem) throw problem;
+      const planned = planSteps(command, preview, options);
+      for (const p of planned) await loadStep(p.entry.file!, p.direction);
+      if (planned.length === 0) {
+        const at = currentVersion(preview) ?? null;
+        s.logger.info(summary(command, [], at));
+        return { command, database: s.db.displayUrl, dryRun: false, from: at, to: at, plan: [], steps: [], waitedForLock: false };
+      }
+    }
     const { state, lock } = await s.engine.lock(command);
     const steps: StepResult[] = [];
     let plan: PlannedStep[] = [];
@@ -76,11 +91,16 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
         s.logger.info(`${command === "up" ? "applying" : "reverting"} ${ordered.length} migration(s) in one transaction`);
         steps.push(...(await s.engine.runAll(ordered.map((p) => ({ file: p.entry.file!, direction: p.direction })))));
       }
-      for (const [i, p] of (options.singleTransaction && command !== "redo" ? [] : ordered).entries()) {
-        s.logger.progress(i + 1, ordered.length, `${p.direction === "up" ? "applying" : "reverting"} ${p.entry.version}_${p.entry.name}`);
-        const result = p.direction === "up" ? await s.engine.up(p.entry.file!) : await s.engine.down(p.entry.file!);
-        steps.push(result);
-        if (result.outcome.startsWith("already")) s.logger.info(`${result.version} was ${result.direction === "up" ? "applied" : "reverted"} by another runner meanwhile`);
+      if (!options.singleTransaction || command === "redo") {
+        const items = ordered.map((p) => ({ file: p.entry.file!, direction: p.direction }));
+        await s.engine.runSteps(
+          items,
+          (i, total, item) => s.logger.progress(i, total, `${item.direction === "up" ? "applying" : "reverting"} ${item.file.version}_${item.file.name}`),
+          steps,
+        );
+        for (const result of steps) {
+          if (result.outcome.startsWith("already")) s.logger.info(`${result.version} was ${result.direction === "up" ? "applied" : "reverted"} by another runner meanwhile`);
+        }
       }
       const to = versionAfter(entries, steps);
       await s.engine.unlockAndLog({ command, versions: steps.map((x) => x.version), result: "ok", durationMs: performance.now() - started });

@@ -59,7 +59,7 @@ export function newMigration(options: NewOptions): NewResult {
   }
   const settings = resolveSettings(options);
   fs.mkdirSync(settings.dir, { recursive: true });
-  const existing = discoverMigrations(settings.dir, { validate: false });
+  const existing = discoverMigrations(settings.dir);
   const version = nextVersion(options.now ?? new Date(), existing);
   const base = path.join(settings.dir, `${version}_${slug}`);
   const message = options.message.replace(/\s+/g, " ").trim();

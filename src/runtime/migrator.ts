@@ -18,7 +18,8 @@ import { describeDbError, isTransportError, sqliteMessage } from "../db/errors.t
 import type { Logger } from "../output/logger.ts";
 import type { MigrationFile } from "../script/discover.ts";
 import { loadStep, type Direction, type LoadedStep } from "../script/load.ts";
-import { GUARD, Store, toAppliedRow, toLockRow, type AppliedRow, type Identity, type LockRow, type LogEntry } from "./store.ts";
+import { GUARD_MESSAGES, GUARD_VERSION_ROW, guardForeignKeys, guardStart, inlineStatement, scopeOf, STEP_DURATION_MS, VIOLATION_REPORT, type Scope } from "./guard.ts";
+import { Store, toAppliedRow, toLockRow, type AppliedRow, type Identity, type LockRow, type LogEntry } from "./store.ts";
 import { buildInfo } from "../build-info.ts";
 
 export interface EngineOptions {
@@ -49,6 +50,11 @@ export interface StepResult {
   recoveredAfterLostResponse?: boolean;
 }
 
+export interface PlannedRun {
+  file: MigrationFile;
+  direction: Direction;
+}
+
 export interface LockInfo {
   /** Another runner held the lock and we waited for it. */
   waited: boolean;
@@ -77,6 +83,8 @@ export class Engine {
   readonly me: Identity = identity();
   private readonly lockTimeoutMs: number;
   private readonly leaseMs: number;
+  private localPrepared = false;
+  private leaseRenewedAt = 0;
 
   constructor(options: EngineOptions) {
     this.db = options.db;
@@ -238,6 +246,7 @@ export class Engine {
             `took over a stale lock held by ${tookOver.host} pid ${tookOver.pid} (${tookOver.command}, since ${tookOver.startedAt}${tookOver.expired ? ", lease expired" : ", process is gone"})`,
           );
         }
+        this.leaseRenewedAt = Date.now();
         const applied = results[n + 3]!.rows.map(toAppliedRow);
         return { state: { applied, lock: after, initialized: true }, lock: { waited, tookOverFrom: tookOver } };
       }
@@ -294,11 +303,135 @@ export class Engine {
     return this.runStep(file, "down", step);
   }
 
+  /**
+   * The lease is renewed inside a migration's transaction once a quarter of it has passed:
+   * often enough that a live runner never loses it, rarely enough to cost no write per
+   * migration on fast runs.
+   */
+  private leaseRenewal(): InStatement[] {
+    const now = Date.now();
+    if (now - this.leaseRenewedAt < this.leaseMs / 4) return [];
+    this.leaseRenewedAt = now;
+    return [this.store.renewLock(this.me, this.leaseMs)];
+  }
+
   /** Statements that record a step in the version table, inside its transaction. */
   private recordStatements(file: MigrationFile, direction: Direction): InStatement[] {
     return direction === "up"
-      ? [this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, durationMs: 0, state: "applied" })]
-      : [this.store.deleteApplied(file.version), GUARD.versionRowChanged];
+      ? [this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, state: "applied" }, STEP_DURATION_MS)]
+      : [this.store.deleteApplied(file.version), GUARD_VERSION_ROW];
+  }
+
+  /**
+   * Runs statements as one transaction with foreign-key enforcement off: remote, through
+   * client.migrate (pragma + BEGIN … COMMIT in one round trip); local, as a write batch on the
+   * single connection, where the pragmas are set first.
+   */
+  private async runBatch(stmts: InStatement[]): Promise<void> {
+    if (this.db.remote) {
+      await this.db.client.migrate(stmts);
+      return;
+    }
+    if (!this.localPrepared) {
+      // Temp tables (the guard's) in memory: no temp file, no extra fsync per migration.
+      // Enforcement stays off on this single connection (inTransaction sets it too).
+      // (Outside any transaction: SQLite ignores or refuses both inside one.)
+      await this.db.client.execute("PRAGMA temp_store = MEMORY");
+      await this.db.client.execute("PRAGMA foreign_keys = OFF");
+      this.localPrepared = true;
+    }
+    await this.db.client.batch(stmts, "write");
+  }
+
+  /**
+   * Runs steps in order. On a remote database, consecutive transactional SQL steps travel
+   * together: one request carries several migrations, each still its own transaction with its
+   * version row and guards (BEGIN … COMMIT per migration in one statement sequence).
+   */
+  async runSteps(
+    items: PlannedRun[],
+    onStep?: (index: number, total: number, item: PlannedRun) => void,
+    /** Results are appended here as they complete, so a failure leaves the completed ones. */
+    results: StepResult[] = [],
+  ): Promise<StepResult[]> {
+    let i = 0;
+    while (i < items.length) {
+      const group = this.db.remote ? await this.groupFrom(items, i) : [];
+      if (group.length > 1) {
+        onStep?.(i + 1, items.length, items[i]!);
+        const done = await this.runGroup(group);
+        results.push(...done);
+        i += done.length;
+        // A failed member stops the group; the loop runs it alone, which reports the exact
+        // statement (or succeeds, if the failure was passing).
+        if (done.length < group.length) {
+          const item = items[i]!;
+          onStep?.(i + 1, items.length, item);
+          results.push(item.direction === "up" ? await this.up(item.file) : await this.down(item.file));
+          i++;
+        }
+        continue;
+      }
+      const item = items[i]!;
+      onStep?.(i + 1, items.length, item);
+      results.push(item.direction === "up" ? await this.up(item.file) : await this.down(item.file));
+      i++;
+    }
+    return results;
+  }
+
+  /** Up to 50 consecutive transactional SQL steps (and ~1 MB of SQL) from `start`. */
+  private async groupFrom(items: PlannedRun[], start: number): Promise<(PlannedRun & { step: LoadedStep & { kind: "sql" } })[]> {
+    const group: (PlannedRun & { step: LoadedStep & { kind: "sql" } })[] = [];
+    let bytes = 0;
+    for (let i = start; i < items.length && group.length < 50; i++) {
+      const step = await loadStep(items[i]!.file, items[i]!.direction);
+      if (step.kind !== "sql" || !step.transaction) break;
+      bytes += step.statements.reduce((n, x) => n + x.sql.length, 0);
+      if (group.length > 0 && bytes > 1_000_000) break;
+      group.push({ ...items[i]!, step });
+    }
+    return group;
+  }
+
+  /**
+   * One request for several SQL migrations. If it fails or its answer is lost, the version
+   * table says how many committed; those are reported, the rest are left to the caller.
+   */
+  private async runGroup(group: (PlannedRun & { step: LoadedStep & { kind: "sql" } })[]): Promise<StepResult[]> {
+    const started = performance.now();
+    const parts = ["PRAGMA foreign_keys = OFF"];
+    const renewal = this.leaseRenewal();
+    for (const [k, g] of group.entries()) {
+      const scope = scopeOf(g.step.statements.map((x) => x.sql));
+      const finish = [guardForeignKeys(scope), ...this.recordStatements(g.file, g.direction), ...(k === group.length - 1 ? renewal : [])];
+      parts.push("BEGIN IMMEDIATE", ...guardStart(scope).map(inlineStatement), ...g.step.statements.map((x) => x.sql), ...finish.map(inlineStatement), "COMMIT");
+    }
+    const result = (outcome: Outcome, g: PlannedRun, recovered = false): StepResult => ({
+      version: g.file.version,
+      name: g.file.name,
+      direction: g.direction,
+      outcome,
+      durationMs: Math.round((performance.now() - started) / group.length),
+      ...(recovered ? { recoveredAfterLostResponse: true } : {}),
+    });
+    try {
+      await this.db.client.executeMultiple(parts.join(";\n") + ";");
+      return group.map((g) => result(g.direction === "up" ? "applied" : "reverted", g));
+    } catch (e) {
+      const lost = isTransportError(e);
+      const state = await this.retryRead(() => this.readState(), 6);
+      const applied = new Map(state.applied.map((r) => [BigInt(r.version), r]));
+      const done: StepResult[] = [];
+      for (const g of group) {
+        const row = applied.get(BigInt(g.file.version));
+        const committed = g.direction === "up" ? row?.checksum === g.file.checksum : row === undefined;
+        if (!committed) break;
+        done.push(result(g.direction === "up" ? "applied" : "reverted", g, lost));
+      }
+      if (lost) this.logger.warn(`lost the server's answer for ${group.length} migrations sent together; the version table shows ${done.length} COMMITTED`);
+      return done;
+    }
   }
 
   /**
@@ -320,12 +453,14 @@ export class Engine {
       const ms = Math.round(performance.now() - started);
       return loaded.map((l) => ({ version: l.file.version, name: l.file.name, direction: l.direction, outcome: l.direction === "up" ? "applied" : "reverted", durationMs: ms }));
     };
-    const tail = [GUARD.create, GUARD.foreignKeys, this.store.renewLock(this.me, this.leaseMs)];
+    const scopes = loaded.map((l) => (l.step.kind === "sql" ? scopeOf(l.step.statements.map((x) => x.sql)) : undefined));
+    const scope: Scope = scopes.some((x) => x === undefined) ? undefined : [...new Set(scopes.flat() as string[])];
+    const tail = [guardForeignKeys(scope), ...this.leaseRenewal()];
     try {
       if (loaded.every((l) => l.step.kind === "sql")) {
         // One batch; `origin[i]` says which migration and statement batch position i came from.
-        const stmts: InStatement[] = [GUARD.create];
-        const origin: ({ index: number; local: number } | undefined)[] = [undefined];
+        const stmts: InStatement[] = [...guardStart(scope)];
+        const origin: ({ index: number; local: number } | undefined)[] = stmts.map(() => undefined);
         loaded.forEach((l, index) => {
           (l.step as LoadedStep & { kind: "sql" }).statements.forEach((st, local) => {
             stmts.push(st.sql);
@@ -337,7 +472,7 @@ export class Engine {
           }
         });
         try {
-          await this.db.client.migrate([...stmts, ...tail]);
+          await this.runBatch([...stmts, ...tail]);
         } catch (e) {
           const i = (e as { statementIndex?: number }).statementIndex;
           const own = i !== undefined ? origin[i] : undefined;
@@ -348,7 +483,7 @@ export class Engine {
           throw e;
         }
       } else {
-        await this.inTransaction(async (tx) => {
+        await this.inTransaction(guardStart(scope), async (tx) => {
           for (const l of loaded) {
             if (l.step.kind === "sql") {
               for (const [local, st] of l.step.statements.entries()) {
@@ -374,12 +509,12 @@ export class Engine {
     } catch (e) {
       if (e instanceof StrataError) throw e;
       const msg = messageOf(e);
-      if (/strata: foreign key violations/.test(msg)) {
-        throw new StrataError("sql", "the migrations would leave foreign key violations; all of them were rolled back", {
+      if (msg.includes(GUARD_MESSAGES.foreignKeys)) {
+        throw new StrataError("sql", "the migrations would leave new foreign key violations; all of them were rolled back", {
           hint: "run them without --single-transaction to see which one and which rows",
         });
       }
-      if (/UNIQUE constraint failed: .*\.version|strata: version row changed/.test(msg)) {
+      if (/UNIQUE constraint failed: .*\.version/.test(msg) || msg.includes(GUARD_MESSAGES.versionRow)) {
         throw new StrataError("state", "another runner changed the version table meanwhile; nothing was committed", { hint: "run again" });
       }
       throw describeDbError(e, this.db.displayUrl);
@@ -402,27 +537,21 @@ export class Engine {
       return done(direction === "up" ? "applied" : "reverted");
     }
 
+    const scope = step.kind === "sql" ? scopeOf(step.statements.map((x) => x.sql)) : undefined;
+    const start = guardStart(scope);
+    const finish = [guardForeignKeys(scope), ...record, ...this.leaseRenewal()];
     try {
       if (step.kind === "sql") {
-        const stmts: InStatement[] = [
-          ...step.statements.map((s) => s.sql),
-          GUARD.create,
-          GUARD.foreignKeys,
-          ...record,
-          this.store.renewLock(this.me, this.leaseMs),
-        ];
-        // client.migrate: foreign keys off, BEGIN, statements, COMMIT — one round trip.
-        await this.db.client.migrate(stmts);
+        await this.runBatch([...start, ...step.statements.map((x) => x.sql), ...finish]);
       } else {
-        await this.inTransaction(async (tx) => {
+        await this.inTransaction(start, async (tx) => {
           await step.run(tx);
-          await tx.batch([GUARD.create, GUARD.foreignKeys, ...record, this.store.renewLock(this.me, this.leaseMs)]);
+          await tx.batch(finish);
         });
       }
       return done(direction === "up" ? "applied" : "reverted");
     } catch (e) {
-      const stmtCount = step.kind === "sql" ? step.statements.length : 0;
-      const failure = await this.explainFailure(e, file, direction, step, stmtCount);
+      const failure = await this.explainFailure(e, file, direction, step, start.length);
       if (failure === "already") return done(direction === "up" ? "already-applied" : "already-reverted");
       if (failure === "lost") {
         // The answer was lost: learn from the version table whether it committed.
@@ -448,18 +577,17 @@ export class Engine {
    * Runs `fn` in a write transaction with foreign-key enforcement off (SQLite's documented way
    * to change schemas: no ON DELETE CASCADE fires when a parent table is dropped or rebuilt).
    */
-  async inTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  async inTransaction<T>(prelude: InStatement[], fn: (tx: Transaction) => Promise<T>): Promise<T> {
     // Local: one pooled connection, so the pragma set here holds for the transaction below.
-    // (Set every time: client.migrate() switches enforcement back on when it finishes.)
     if (!this.db.remote) await this.db.client.execute("PRAGMA foreign_keys = OFF");
     const tx = await this.db.client.transaction("write");
     try {
-      if (this.db.remote) {
-        // The pragma is ignored inside a transaction, and @libsql/client begins one at once:
-        // end it, switch enforcement off on this stream, and begin again.
-        await tx.batch(["ROLLBACK", "PRAGMA foreign_keys = OFF", "BEGIN IMMEDIATE"]);
-      }
-      const fk = await tx.execute("PRAGMA foreign_keys");
+      // Remote: the pragma is ignored inside a transaction, and @libsql/client begins one at
+      // once: end it, switch enforcement off on this stream, and begin again — with the prelude
+      // and the check that enforcement is off, in the same round trip.
+      const restart = this.db.remote ? ["ROLLBACK", "PRAGMA foreign_keys = OFF", "BEGIN IMMEDIATE"] : [];
+      const results = await tx.batch([...restart, ...prelude, "PRAGMA foreign_keys"]);
+      const fk = results[results.length - 1]!;
       if (Number(fk.rows[0]?.[0] ?? 0) !== 0) {
         throw new StrataError("failure", `${this.db.displayUrl} refuses to turn foreign-key enforcement off for the migration`, {
           hint: "strata runs migrations with enforcement off so that rebuilding a table never cascades deletes; nothing was changed",
@@ -478,7 +606,7 @@ export class Engine {
     const client = this.db.client;
     const started = performance.now();
     const mark = direction === "up"
-      ? this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, durationMs: 0, state: "started" })
+      ? this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, state: "started" })
       : { sql: `UPDATE "${this.store.table.replace(/"/g, '""')}" SET state = 'started' WHERE version = ?`, args: [file.version] };
     try {
       await client.execute(mark);
@@ -511,7 +639,7 @@ export class Engine {
     file: MigrationFile,
     direction: Direction,
     step: LoadedStep,
-    stmtCount: number,
+    offset: number,
   ): Promise<"already" | "lost" | StrataError> {
     if (e instanceof StrataError) return e;
     const msg = messageOf(e);
@@ -519,10 +647,17 @@ export class Engine {
     if (isTransportError(e) && !this.db.remote) return describeDbError(e, this.db.displayUrl);
     const index = (e as { statementIndex?: number }).statementIndex;
     if (/UNIQUE constraint failed: .*\.version/i.test(msg) && direction === "up") return "already";
-    if (/strata: version row changed concurrently/.test(msg)) return "already";
-    if (/strata: foreign key violations/.test(msg)) return this.foreignKeyError(file, direction, step);
+    if (msg.includes(GUARD_MESSAGES.versionRow)) return "already";
+    if (msg.includes(GUARD_MESSAGES.enforcementOn)) {
+      return new StrataError("failure", `${this.db.displayUrl} refuses to turn foreign-key enforcement off for the migration`, {
+        hint: "strata runs migrations with enforcement off so that rebuilding a table never cascades deletes; nothing was changed",
+      });
+    }
+    if (msg.includes(GUARD_MESSAGES.foreignKeys)) return this.foreignKeyError(file, direction, step);
     if (/SQLITE_BUSY|database is locked/i.test(msg)) return describeDbError(e, this.db.displayUrl);
-    if (step.kind === "sql" && index !== undefined && index < stmtCount) return statementError(e, file, direction, step, index, false);
+    if (step.kind === "sql" && index !== undefined && index >= offset && index < offset + step.statements.length) {
+      return statementError(e, file, direction, step, index - offset, false);
+    }
     if (step.kind === "ts") return tsError(e, step.file, direction, false);
     return describeDbError(e, this.db.displayUrl);
   }
@@ -531,10 +666,10 @@ export class Engine {
   private async foreignKeyError(file: MigrationFile, direction: Direction, step: LoadedStep): Promise<StrataError> {
     let report: { table: string; rowid: unknown; parent: string }[] = [];
     try {
-      await this.inTransaction(async (tx) => {
+      await this.inTransaction([], async (tx) => {
         if (step.kind === "sql") for (const s of step.statements) await tx.execute(s.sql);
         else await step.run(tx);
-        const rs = await tx.execute(GUARD.foreignKeyReport);
+        const rs = await tx.execute(VIOLATION_REPORT);
         report = rs.rows.map((r) => ({ table: String(r.table), rowid: r.rowid, parent: String(r.parent) }));
         throw new RollbackSignal();
       });
@@ -544,7 +679,7 @@ export class Engine {
     const byTable = new Map<string, unknown[]>();
     for (const r of report) byTable.set(`${r.table} → ${r.parent}`, [...(byTable.get(`${r.table} → ${r.parent}`) ?? []), r.rowid]);
     const detail = [...byTable].map(([t, ids]) => `${t} (rowids ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", …" : ""})`).join("; ");
-    return new StrataError("sql", `${direction} of ${file.version}_${file.name} would leave foreign key violations: ${detail || "see PRAGMA foreign_key_check"}; rolled back`, {
+    return new StrataError("sql", `${direction} of ${file.version}_${file.name} would leave new foreign key violations: ${detail || "see PRAGMA foreign_key_check"}; rolled back`, {
       file: step.file,
       hint: "rows reference parents that no longer exist (a dropped or rebuilt parent table?): delete or fix those rows in the migration",
       details: { violations: report },

@@ -143,10 +143,11 @@ WHERE ${this.lock}.expires_at < ${NOW} OR ${this.lock}.holder = excluded.holder 
     return `DELETE FROM ${this.lock}`;
   }
 
-  insertApplied(row: Omit<AppliedRow, "appliedAt">): InStatement {
+  /** `durationSql`: an SQL expression for duration_ms, evaluated when the row is written. */
+  insertApplied(row: Omit<AppliedRow, "appliedAt" | "durationMs">, durationSql = "0"): InStatement {
     return {
-      sql: `INSERT INTO ${this.t} (version, name, checksum, applied_at, duration_ms, state) VALUES (?, ?, ?, ${NOW}, ?, ?)`,
-      args: [row.version, row.name, row.checksum, row.durationMs, row.state],
+      sql: `INSERT INTO ${this.t} (version, name, checksum, applied_at, duration_ms, state) VALUES (?, ?, ?, ${NOW}, ${durationSql}, ?)`,
+      args: [row.version, row.name, row.checksum, row.state],
     };
   }
 
@@ -227,15 +228,3 @@ export function toLockRow(r: Row): LockRow {
     expired: Number(r.expired) === 1,
   };
 }
-
-/** Statements that make a migration's transaction fail unless its invariants hold. */
-export const GUARD = {
-  create: `CREATE TEMP TABLE IF NOT EXISTS strata_guard (
-  foreign_key_violations INTEGER CONSTRAINT "strata: foreign key violations" CHECK (foreign_key_violations = 0),
-  version_rows_changed INTEGER CONSTRAINT "strata: version row changed concurrently" CHECK (version_rows_changed = 1)
-)`,
-  foreignKeys: `INSERT INTO temp.strata_guard (foreign_key_violations) SELECT count(*) FROM pragma_foreign_key_check`,
-  /** Right after the version row's UPDATE/DELETE: exactly one row must have changed. */
-  versionRowChanged: `INSERT INTO temp.strata_guard (version_rows_changed) VALUES (changes())`,
-  foreignKeyReport: `SELECT "table", rowid, parent, fkid FROM pragma_foreign_key_check LIMIT 20`,
-} as const;

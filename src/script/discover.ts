@@ -5,9 +5,8 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { createHash } from "node:crypto";
 import { StrataError } from "../errors.ts";
-import { loadSqlFile } from "./load.ts";
+import { sha256Hex } from "./hash.ts";
 
 export type MigrationKind = "sql" | "ts";
 
@@ -34,13 +33,11 @@ export function compareVersions(a: string, b: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-export interface DiscoverOptions {
-  /** Parse SQL files (default). `new` only needs names and versions. */
-  validate?: boolean;
-}
-
-export function discoverMigrations(dir: string, options: DiscoverOptions = {}): MigrationFile[] {
-  const validate = options.validate ?? true;
+/**
+ * Lists and checks the folder: names, pairs, duplicates, kinds of entries, checksums. File
+ * contents are parsed later, when a step is loaded — before anything runs (src/script/load.ts).
+ */
+export function discoverMigrations(dir: string): MigrationFile[] {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -67,7 +64,8 @@ export function discoverMigrations(dir: string, options: DiscoverOptions = {}): 
       unknown.push(entry.name);
       continue;
     }
-    const kind = fileKind(full);
+    // Only symlinks need a stat: the directory entry already says what the rest are.
+    const kind = entry.isFile() ? "file" : entry.isDirectory() ? "a directory" : entry.isSymbolicLink() ? fileKind(full) : "not a regular file";
     if (kind !== "file") {
       problems.push(`${entry.name} is ${kind}`);
       continue;
@@ -94,7 +92,7 @@ export function discoverMigrations(dir: string, options: DiscoverOptions = {}): 
     if (g.ts && (g.up || g.down)) problems.push(`version ${g.version} has both a .ts module and .sql files`);
     else if (g.down && !g.up) problems.push(`${path.basename(g.down)} has no matching .up.sql`);
     else if (g.ts) result.push(tsMigration(g.version, g.name, g.ts));
-    else if (g.up) result.push(sqlMigration(g.version, g.name, g.up, g.down, validate));
+    else if (g.up) result.push(sqlMigration(g.version, g.name, g.up, g.down));
   }
   if (problems.length > 0) {
     throw new StrataError("migrations", `invalid migrations folder ${dir}: ${problems.join("; ")}`, {
@@ -129,25 +127,14 @@ function readFile(file: string): Buffer {
   }
 }
 
-/**
- * SQL files are parsed here, while they are read for their checksum: a malformed file anywhere
- * in the folder fails before the database is touched.
- */
-function sqlMigration(version: string, name: string, up: string, down: string | undefined, validate: boolean): MigrationFile {
-  const upBytes = readFile(up);
-  if (validate) loadSqlFile(up, upBytes);
-  const hash = createHash("sha256").update(upBytes);
-  if (down) {
-    const downBytes = readFile(down);
-    if (validate) loadSqlFile(down, downBytes);
-    hash.update("\0down\0").update(downBytes);
-  }
-  return { version, name, kind: "sql", upPath: up, downPath: down, checksum: hash.digest("hex") };
+function sqlMigration(version: string, name: string, up: string, down: string | undefined): MigrationFile {
+  const checksum = down ? sha256Hex(readFile(up), "\0down\0", readFile(down)) : sha256Hex(readFile(up));
+  return { version, name, kind: "sql", upPath: up, downPath: down, checksum };
 }
 
 function tsMigration(version: string, name: string, file: string): MigrationFile {
   const content = readFile(file);
-  const checksum = createHash("sha256").update(content).digest("hex");
+  const checksum = sha256Hex(content);
   const downPath = EXPORTS_DOWN.test(content.toString("utf8")) ? file : undefined;
   return { version, name, kind: "ts", upPath: file, downPath, checksum };
 }

@@ -63,15 +63,15 @@ function irreversible(m: MigrationFile): StrataError {
 }
 
 type SqlStep = LoadedStep & { kind: "sql" };
-/** Parsed SQL files by path: discovery parses every file once, loading reuses the result. */
+/** Parsed SQL files by path: a step loaded for planning is not parsed again to run. */
 const sqlCache = new Map<string, SqlStep>();
 
-export function loadSqlFile(file: string, content?: Buffer): SqlStep {
+export function loadSqlFile(file: string): SqlStep {
   const cached = sqlCache.get(file);
-  if (cached && content === undefined) return cached;
+  if (cached) return cached;
   let bytes: Buffer;
   try {
-    bytes = content ?? fs.readFileSync(file);
+    bytes = fs.readFileSync(file);
   } catch (e) {
     throw new StrataError("migrations", `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? messageOf(e)}`, { file });
   }
