@@ -1,0 +1,615 @@
+/**
+ * `npm run bench [-- --quick] [-- --reps N] [-- --only noop,fresh,remote,backup,data]`
+ *
+ * Runs the built bin/strata and dbmate (and the sqlite3 CLI for backups) on the same workloads,
+ * interleaved (strata, dbmate, strata, dbmate, …), N repetitions each; prints the medians and
+ * the strata/reference ratios as a markdown table and writes bench/results/latest.md and .json.
+ * Numbers are reported, not asserted: the exit code is non-zero only when a command failed.
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { ensureBinary } from "../test/support/build.ts";
+import {
+  SQL_UPDATE,
+  TS_BATCHED,
+  TS_JSON_PAGES,
+  TS_SET_BASED,
+  countRows,
+  createBigTable,
+  createBlobDatabase,
+  versionOf,
+  writeTableMigrations,
+} from "./fixtures.ts";
+import { startCountedServer, type HranaStats } from "./hrana.ts";
+import { CommandFailed, hasGnuTime, killAll, measure, removeMeasureScratch, type Measurement } from "./measure.ts";
+import {
+  fmtMb,
+  fmtMs,
+  fmtRate,
+  fmtTime,
+  markdownTable,
+  median,
+  round,
+  sample,
+  summarize,
+  verdictCell,
+  type Row,
+  type Sample,
+  type Summary,
+} from "./report.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..");
+const SQLITE3 = "/usr/bin/sqlite3";
+const LATENCY_MS = 20;
+const WORKLOADS = ["noop", "fresh", "remote", "backup", "data"] as const;
+type WorkloadId = (typeof WORKLOADS)[number];
+
+// ------------------------------------------------------------------------------------ options
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    reps: { type: "string" },
+    only: { type: "string" },
+    keep: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (flags.help) {
+  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,data] [--keep]");
+  process.exit(0);
+}
+const quick = flags.quick;
+const reps = flags.reps !== undefined ? Number(flags.reps) : quick ? 2 : 5;
+if (!Number.isInteger(reps) || reps < 1) {
+  console.error(`--reps must be a positive whole number, got ${flags.reps}`);
+  process.exit(2);
+}
+const only = new Set<WorkloadId>(
+  flags.only === undefined
+    ? WORKLOADS
+    : flags.only.split(",").map((w) => {
+        if (!(WORKLOADS as readonly string[]).includes(w.trim())) {
+          console.error(`unknown workload "${w}"; choose from ${WORKLOADS.join(", ")}`);
+          process.exit(2);
+        }
+        return w.trim() as WorkloadId;
+      }),
+);
+
+const sizes = quick
+  ? { migrations: 20, remoteMigrations: 10, backupMb: 50, rows: 100_000 }
+  : { migrations: 200, remoteMigrations: 50, backupMb: 500, rows: 1_000_000 };
+
+// ------------------------------------------------------------------------------------ environment
+
+/** The children's environment: none of the tools' own variables leak in from the host. */
+const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !/^(DATABASE_|STRATA_|LIBSQL_|TURSO_|DBMATE_)/.test(k)),
+);
+childEnv["NO_COLOR"] = "1";
+
+/** dbmate's own Go binary: node_modules/.bin/dbmate is a Node shim that adds ~50 ms per run. */
+function dbmateBinary(): { path: string; note: string } {
+  const require = createRequire(import.meta.url);
+  const name = `@dbmate/${process.platform}-${process.arch}/bin/dbmate${process.platform === "win32" ? ".exe" : ""}`;
+  try {
+    return { path: require.resolve(name), note: "its native binary (not the node_modules/.bin Node shim)" };
+  } catch {
+    return { path: path.join(root, "node_modules", ".bin", "dbmate"), note: "node_modules/.bin/dbmate (Node shim)" };
+  }
+}
+
+function version(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: childEnv });
+  return r.status === 0 ? (r.stdout || r.stderr).trim().split("\n")[0]! : "n/a";
+}
+
+function machine(strata: string, dbmate: string): Record<string, string> {
+  const cpuinfo = fs.existsSync("/proc/cpuinfo") ? fs.readFileSync("/proc/cpuinfo", "utf8") : "";
+  const git = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" });
+  const dirty = spawnSync("git", ["status", "--porcelain"], { cwd: root, encoding: "utf8" });
+  const fsType = spawnSync("stat", ["-f", "-c", "%T", os.tmpdir()], { encoding: "utf8" });
+  return {
+    date: new Date().toISOString(),
+    cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown",
+    cores: String(os.availableParallelism()),
+    memory: `${Math.round(os.totalmem() / 1024 ** 3)} GB`,
+    "load average at start (1/5/15 min)": os.loadavg().map((x) => x.toFixed(2)).join(" / "),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    tmp: `${os.tmpdir()} (${fsType.status === 0 ? fsType.stdout.trim() : "?"})`,
+    node: process.version,
+    bun: version(path.join(root, "node_modules", ".bin", "bun"), ["--version"]),
+    strata: version(strata, ["--version"]),
+    git: git.status === 0 ? `${git.stdout.trim()}${dirty.stdout.trim() ? " (working tree has uncommitted changes)" : ""}` : "n/a",
+    dbmate: version(dbmate, ["--version"]),
+    sqlite3: fs.existsSync(SQLITE3) ? version(SQLITE3, ["--version"]).split(" ").slice(0, 2).join(" ") : "not installed",
+    "peak memory from": hasGnuTime ? "GNU time %M (max RSS)" : "/proc/<pid>/status VmHWM, polled every 2 ms",
+  };
+}
+
+// ------------------------------------------------------------------------------------ temp dirs & cleanup
+
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "strata-bench-"));
+let cleaned = false;
+function cleanup(): void {
+  if (cleaned) return;
+  cleaned = true;
+  killAll();
+  if (!flags.keep) fs.rmSync(tmpRoot, { recursive: true, force: true });
+  removeMeasureScratch();
+}
+process.on("exit", cleanup);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(sig, () => {
+    console.error(`\n${sig}: stopping, killing child processes, removing ${tmpRoot}`);
+    cleanup();
+    process.exit(130);
+  });
+}
+
+function tmp(...parts: string[]): string {
+  const p = path.join(tmpRoot, ...parts);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  return p;
+}
+function freshDir(...parts: string[]): string {
+  const p = tmp(...parts);
+  fs.rmSync(p, { recursive: true, force: true });
+  fs.mkdirSync(p, { recursive: true });
+  return p;
+}
+function removeDb(file: string): void {
+  for (const suffix of ["", "-journal", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+}
+
+function progress(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+// ------------------------------------------------------------------------------------ tools
+
+let STRATA = "";
+let DBMATE = "";
+
+function strataUp(url: string, dir: string, ...extra: string[]): Promise<Measurement> {
+  return measure(STRATA, ["up", "--url", url, "--dir", dir, ...extra], childEnv);
+}
+function dbmateUp(dbFile: string, dir: string): Promise<Measurement> {
+  return measure(DBMATE, ["--url", `sqlite:${dbFile}`, "--migrations-dir", dir, "--no-dump-schema", "up"], childEnv);
+}
+
+function expectCount(file: string, sql: string, expected: number, what: string): void {
+  const n = countRows(file, sql);
+  if (n !== expected) throw new CommandFailed(`${what}: expected ${expected}, found ${n} (${sql})`);
+}
+const TABLES_SQL = "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 't\\_%' ESCAPE '\\'";
+
+// ------------------------------------------------------------------------------------ workloads
+
+interface WorkloadResult {
+  rows: Row[];
+  series: Record<string, Sample[]>;
+  notes: string[];
+}
+
+/** Median CPU time (user + sys) of some series, for the notes. */
+function cpuNote(label: string, series: Record<string, Sample[]>): string {
+  const parts = Object.entries(series).map(([k, v]) => {
+    const cpu = v.map((x) => x.cpuMs).filter((x): x is number => x !== null);
+    return `${k.split("/")[1]} ${cpu.length ? fmtMs(median(cpu)) : "–"} CPU / ${fmtMs(median(v.map((x) => x.wallMs)))} wall`;
+  });
+  return `${label} — medians (GNU time, 10 ms resolution): ${parts.join("; ")}.`;
+}
+
+function ratioCell(a: number, b: number): string {
+  return `${(a / b).toFixed(2)}×`;
+}
+
+/** Cold no-op `up`: N applied migrations, then `up` again (a new process each time). */
+async function noop(): Promise<WorkloadResult> {
+  const n = sizes.migrations;
+  const dirs = writeTableMigrations(tmp("noop", "migrations"), n);
+  const sdb = tmp("noop", "strata.db");
+  const ddb = tmp("noop", "dbmate.db");
+  await strataUp(sdb, dirs.strata);
+  await dbmateUp(ddb, dirs.dbmate);
+  expectCount(sdb, TABLES_SQL, n, "strata setup");
+  expectCount(ddb, TABLES_SQL, n, "dbmate setup");
+  const s: Sample[] = [];
+  const d: Sample[] = [];
+  for (let i = 0; i < reps; i++) {
+    progress(`  noop rep ${i + 1}/${reps}`);
+    s.push(sample(await strataUp(sdb, dirs.strata)));
+    d.push(sample(await dbmateUp(ddb, dirs.dbmate)));
+  }
+  const ss = summarize(s);
+  const ds = summarize(d);
+  const ratio = ss.medianMs / ds.medianMs;
+  const series = { "noop/strata": s, "noop/dbmate": d };
+  return {
+    series,
+    notes: [],
+    rows: [
+      {
+        workload: `cold no-op \`up\`, ${n} applied migrations`,
+        strata: fmtTime(ss),
+        reference: `dbmate ${fmtTime(ds)}`,
+        ratio: ratioCell(ss.medianMs, ds.medianMs),
+        strataPeak: fmtMb(ss.peakMb),
+        referencePeak: fmtMb(ds.peakMb),
+        target: "≤ 1.0× dbmate",
+        verdict: verdictCell(ratio <= 1 ? "met" : "missed"),
+      },
+    ],
+  };
+}
+
+/** Fresh `up` of N migrations (fresh database each time), and the same with --single-transaction. */
+async function fresh(): Promise<WorkloadResult> {
+  const n = sizes.migrations;
+  const dirs = writeTableMigrations(tmp("fresh", "migrations"), n);
+  const s: Sample[] = [];
+  const d: Sample[] = [];
+  const st: Sample[] = [];
+  for (let i = 0; i < reps; i++) {
+    progress(`  fresh rep ${i + 1}/${reps}`);
+    const sdb = tmp("fresh", `strata-${i}.db`);
+    const ddb = tmp("fresh", `dbmate-${i}.db`);
+    const tdb = tmp("fresh", `strata-single-${i}.db`);
+    s.push(sample(await strataUp(sdb, dirs.strata)));
+    d.push(sample(await dbmateUp(ddb, dirs.dbmate)));
+    st.push(sample(await strataUp(tdb, dirs.strata, "--single-transaction")));
+    expectCount(sdb, TABLES_SQL, n, "strata fresh up");
+    expectCount(ddb, TABLES_SQL, n, "dbmate fresh up");
+    expectCount(tdb, TABLES_SQL, n, "strata --single-transaction fresh up");
+    for (const f of [sdb, ddb, tdb]) removeDb(f);
+  }
+  const ss = summarize(s);
+  const ds = summarize(d);
+  const ts = summarize(st);
+  const speedup = ds.medianMs / ts.medianMs;
+  const series = { "fresh/strata": s, "fresh/dbmate": d, "fresh/strata-single-transaction": st };
+  return {
+    series,
+    notes: [cpuNote("Fresh up, CPU (user+sys)", series)],
+    rows: [
+      {
+        workload: `fresh \`up\` of ${n} SQL migrations (table + index + 10 rows each)`,
+        strata: fmtTime(ss),
+        reference: `dbmate ${fmtTime(ds)}`,
+        ratio: ratioCell(ss.medianMs, ds.medianMs),
+        strataPeak: fmtMb(ss.peakMb),
+        referencePeak: fmtMb(ds.peakMb),
+        target: "≤ 1.0× dbmate",
+        verdict: verdictCell(ss.medianMs <= ds.medianMs ? "met" : "missed"),
+      },
+      {
+        workload: `the same with \`--single-transaction\``,
+        strata: fmtTime(ts),
+        reference: `dbmate ${fmtMs(ds.medianMs)} (row above)`,
+        ratio: `${speedup.toFixed(1)}× faster`,
+        strataPeak: fmtMb(ts.peakMb),
+        referencePeak: fmtMb(ds.peakMb),
+        target: "≥ 3× faster than dbmate",
+        verdict: verdictCell(speedup >= 3 ? "met" : "missed"),
+      },
+    ],
+  };
+}
+
+/** Remote `up` of N migrations through the Hrana test server, with and without added latency. */
+async function remote(): Promise<WorkloadResult> {
+  const n = sizes.remoteMigrations;
+  const dirs = writeTableMigrations(tmp("remote", "migrations"), n);
+  const byLatency: Record<number, { samples: Sample[]; stats: HranaStats[] }> = { [LATENCY_MS]: { samples: [], stats: [] }, 0: { samples: [], stats: [] } };
+  for (let i = 0; i < reps; i++) {
+    for (const latency of [LATENCY_MS, 0]) {
+      progress(`  remote rep ${i + 1}/${reps} (${latency} ms latency)`);
+      const db = tmp("remote", `remote-${latency}-${i}.db`);
+      const server = await startCountedServer(db, latency, childEnv);
+      try {
+        await server.reset();
+        const m = await strataUp(server.url, dirs.strata);
+        const stats = await server.stats();
+        byLatency[latency]!.stats.push(stats);
+        byLatency[latency]!.samples.push(
+          sample(m, { roundTrips: stats.requests, pipelines: stats.pipelines, serverMs: stats.serverMs, byShape: stats.byShape }),
+        );
+      } finally {
+        await server.stop();
+      }
+      expectCount(db, TABLES_SQL, n, "strata remote up");
+      removeDb(db);
+    }
+  }
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  for (const latency of [LATENCY_MS, 0]) {
+    const { samples, stats } = byLatency[latency]!;
+    const sum = summarize(samples);
+    const rt = median(stats.map((x) => x.requests));
+    const maxRt = n + 2;
+    if (latency > 0) {
+      const budget = 1.2 * rt * latency;
+      const rtOk = Math.max(...stats.map((x) => x.requests)) <= maxRt;
+      const wallOk = sum.medianMs <= budget;
+      rows.push({
+        workload: `remote \`up\` of ${n} SQL migrations, Hrana test server, +${latency} ms per request`,
+        strata: `${fmtTime(sum)}; ${rt} round trips`,
+        reference: `floor ${rt} × ${latency} ms = ${fmtMs(rt * latency)}`,
+        ratio: `${(sum.medianMs / (rt * latency)).toFixed(2)}× floor`,
+        strataPeak: fmtMb(sum.peakMb),
+        referencePeak: "–",
+        target: `≤ ${maxRt} round trips; wall ≤ 1.2× floor (${fmtMs(budget)})`,
+        verdict: verdictCell(rtOk && wallOk ? "met" : "missed", rtOk && wallOk ? undefined : [rtOk ? "" : "round trips", wallOk ? "" : "wall time"].filter(Boolean).join(", ")),
+      });
+      const serverMs = median(stats.map((x) => x.serverMs));
+      notes.push(
+        `Remote, +${latency} ms: of the median ${fmtMs(sum.medianMs)} wall, the server spent ${fmtMs(serverMs)} handling requests ` +
+          `(${(serverMs / rt).toFixed(1)} ms per request including the ${latency} ms delay, i.e. ${(serverMs / rt - latency).toFixed(1)} ms of server work and timer slack); ` +
+          `the other ${fmtMs(sum.medianMs - serverMs)} is strata's side (process start, planning, HTTP client, JSON) — ` +
+          `strata's CPU time ${fmtMs(median(samples.map((x) => x.cpuMs ?? NaN)))}.`,
+      );
+      const shapes = stats[0]!.byShape;
+      notes.push(
+        `Remote round trips (first repetition, by pipeline content): ${Object.entries(shapes)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${v}× \`${k}\``)
+          .join(", ")}.`,
+      );
+    } else {
+      const serverMs = median(stats.map((x) => x.serverMs));
+      notes.push(
+        `Remote, no added latency: ${fmtMs(sum.medianMs)} wall, of which ${fmtMs(serverMs)} inside the test server ` +
+          `(${(serverMs / rt).toFixed(1)} ms per request) and ${fmtMs(sum.medianMs - serverMs)} on strata's side.`,
+      );
+      rows.push({
+        workload: `the same without added latency (strata's own overhead)`,
+        strata: `${fmtTime(sum)}; ${rt} round trips`,
+        reference: "–",
+        ratio: "–",
+        strataPeak: fmtMb(sum.peakMb),
+        referencePeak: "–",
+        target: "reported",
+        verdict: verdictCell("info"),
+      });
+    }
+  }
+  return { rows, notes, series: { "remote/strata-20ms": byLatency[LATENCY_MS]!.samples, "remote/strata-0ms": byLatency[0]!.samples } };
+}
+
+function strataHasBackup(): boolean {
+  const r = spawnSync(STRATA, ["--help"], { encoding: "utf8", env: childEnv });
+  return /^\s*-\s*backup\b/m.test(`${r.stdout}${r.stderr}`);
+}
+
+/** Backup of a large database: `strata backup` against the sqlite3 CLI's `.backup`. */
+async function backup(): Promise<WorkloadResult> {
+  const mb = sizes.backupMb;
+  const src = tmp("backup", "source.db");
+  progress(`  building a ${mb} MB database`);
+  const built = createBlobDatabase(src, mb);
+  const actualMb = built.bytes / 1024 / 1024;
+  const haveSqlite = fs.existsSync(SQLITE3);
+  const haveBackup = strataHasBackup();
+  const s: Sample[] = [];
+  const q: Sample[] = [];
+  // Both read a source that is in the page cache (it was just written).
+  for (let i = 0; i < reps && (haveSqlite || haveBackup); i++) {
+    progress(`  backup rep ${i + 1}/${reps}`);
+    if (haveBackup) {
+      const out = freshDir("backup", `strata-out-${i}`);
+      s.push(sample(await measure(STRATA, ["backup", "--url", src, "--out", out], childEnv)));
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+    if (haveSqlite) {
+      const out = tmp("backup", `sqlite3-out-${i}.db`);
+      q.push(sample(await measure(SQLITE3, [src, `.backup '${out}'`], childEnv)));
+      if (!fs.existsSync(out)) throw new CommandFailed("sqlite3 .backup wrote no file");
+      removeDb(out);
+    }
+  }
+  removeDb(src);
+  const ss = s.length ? summarize(s) : undefined;
+  const qs = q.length ? summarize(q) : undefined;
+  let verdict: string;
+  let ratio = "–";
+  if (!haveBackup) verdict = verdictCell("pending", "strata backup not available");
+  else if (!qs || !ss) verdict = verdictCell("n/a", "install sqlite3");
+  else {
+    const r = ss.medianMs / qs.medianMs;
+    ratio = ratioCell(ss.medianMs, qs.medianMs);
+    const memOk = ss.peakMb !== null && ss.peakMb <= 150;
+    verdict = verdictCell(r <= 1.2 && memOk ? "met" : "missed", r <= 1.2 && memOk ? undefined : [r <= 1.2 ? "" : "time", memOk ? "" : "memory"].filter(Boolean).join(", "));
+  }
+  return {
+    series: { "backup/strata": s, "backup/sqlite3": q },
+    notes: [`Backup source: ${actualMb.toFixed(0)} MB, ${built.rows.toLocaleString("en-US")} rows (1000-byte blob, indexed key, text), in the page cache.`],
+    rows: [
+      {
+        workload: `backup of a ${actualMb.toFixed(0)} MB database`,
+        strata: ss ? fmtTime(ss) : haveBackup ? "–" : "pending (strata backup not available)",
+        reference: qs ? `sqlite3 \`.backup\` ${fmtTime(qs)}` : "n/a (install sqlite3)",
+        ratio,
+        strataPeak: fmtMb(ss?.peakMb),
+        referencePeak: fmtMb(qs?.peakMb),
+        target: "≤ 1.2× sqlite3 `.backup`; peak ≤ 150 MB",
+        verdict,
+      },
+    ],
+  };
+}
+
+/** A TS data migration over a table of N rows: set-based, and batched keyed UPDATEs. dbmate runs the same UPDATE as SQL. */
+async function data(): Promise<WorkloadResult> {
+  const n = sizes.rows;
+  const template = tmp("data", "template.db");
+  progress(`  building a table of ${n.toLocaleString("en-US")} rows`);
+  createBigTable(template, n);
+  const v = versionOf(1);
+  const setDir = freshDir("data", "set");
+  fs.writeFileSync(path.join(setDir, `${v}_bump_v.ts`), TS_SET_BASED);
+  const batchDir = freshDir("data", "batched");
+  fs.writeFileSync(path.join(batchDir, `${v}_bump_v.ts`), TS_BATCHED);
+  const jsonDir = freshDir("data", "json-pages");
+  fs.writeFileSync(path.join(jsonDir, `${v}_bump_v.ts`), TS_JSON_PAGES);
+  const sqlDir = freshDir("data", "dbmate");
+  fs.writeFileSync(path.join(sqlDir, `${v}_bump_v.sql`), `-- migrate:up\n${SQL_UPDATE}\n\n-- migrate:down\nUPDATE big SET v = v - 1;\n`);
+  const bumped = "SELECT count(*) FROM big WHERE v = id % 1000 + 1";
+  const series: Record<string, Sample[]> = {
+    "data/strata-ts-set-based": [],
+    "data/dbmate-sql": [],
+    "data/strata-ts-batched": [],
+    "data/strata-ts-json-pages": [],
+  };
+  const runs: [string, (db: string) => Promise<Measurement>][] = [
+    ["data/strata-ts-set-based", (db) => strataUp(db, setDir)],
+    ["data/dbmate-sql", (db) => dbmateUp(db, sqlDir)],
+    ["data/strata-ts-batched", (db) => strataUp(db, batchDir)],
+    ["data/strata-ts-json-pages", (db) => strataUp(db, jsonDir)],
+  ];
+  for (let i = 0; i < reps; i++) {
+    progress(`  data rep ${i + 1}/${reps}`);
+    for (const [key, fn] of runs) {
+      const db = tmp("data", `run-${i}.db`);
+      fs.copyFileSync(template, db);
+      const m = await fn(db);
+      expectCount(db, bumped, n, key);
+      series[key]!.push(sample(m, { rowsPerSecond: Math.round(n / (m.wallMs / 1000)) }));
+      removeDb(db);
+    }
+  }
+  removeDb(template);
+  const setS = summarize(series["data/strata-ts-set-based"]!);
+  const batS = summarize(series["data/strata-ts-batched"]!);
+  const sqlS = summarize(series["data/dbmate-sql"]!);
+  const jsonS = summarize(series["data/strata-ts-json-pages"]!);
+  const rate = (s: Summary): number => n / (s.medianMs / 1000);
+  const rowsLabel = n.toLocaleString("en-US");
+  return {
+    series,
+    notes: [cpuNote("TS data migration, CPU (user+sys)", series)],
+    rows: [
+      {
+        workload: `TS data migration updating ${rowsLabel} rows: \`tx.execute("UPDATE big SET v = v + 1")\``,
+        strata: `${fmtTime(setS)} = ${fmtRate(rate(setS))}`,
+        reference: `dbmate, same UPDATE as SQL: ${fmtMs(sqlS.medianMs)} = ${fmtRate(rate(sqlS))}`,
+        ratio: ratioCell(setS.medianMs, sqlS.medianMs),
+        strataPeak: fmtMb(setS.peakMb),
+        referencePeak: fmtMb(sqlS.peakMb),
+        target: "≥ 300,000 rows/s",
+        verdict: verdictCell(rate(setS) >= 300_000 ? "met" : "missed"),
+      },
+      {
+        workload: `the same in pages of 5,000: SELECT, then \`tx.batch\` of keyed UPDATEs`,
+        strata: `${fmtTime(batS)} = ${fmtRate(rate(batS))}`,
+        reference: `dbmate SQL (row above)`,
+        ratio: ratioCell(batS.medianMs, sqlS.medianMs),
+        strataPeak: fmtMb(batS.peakMb),
+        referencePeak: fmtMb(sqlS.peakMb),
+        target: "reported (≥ 300,000 rows/s for comparison)",
+        verdict: verdictCell("info", rate(batS) >= 300_000 ? "≥ 300k rows/s" : "< 300k rows/s"),
+      },
+      {
+        workload: `the same pages, written back with one \`UPDATE … FROM json_each(?)\` per page`,
+        strata: `${fmtTime(jsonS)} = ${fmtRate(rate(jsonS))}`,
+        reference: `dbmate SQL (row above)`,
+        ratio: ratioCell(jsonS.medianMs, sqlS.medianMs),
+        strataPeak: fmtMb(jsonS.peakMb),
+        referencePeak: fmtMb(sqlS.peakMb),
+        target: "reported (≥ 300,000 rows/s for comparison)",
+        verdict: verdictCell("info", rate(jsonS) >= 300_000 ? "≥ 300k rows/s" : "< 300k rows/s"),
+      },
+    ],
+  };
+}
+
+// ------------------------------------------------------------------------------------ main
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  progress(`strata bench: ${quick ? "quick" : "full"} run, ${reps} repetition(s), temp dir ${tmpRoot}`);
+  STRATA = ensureBinary();
+  const dbmate = dbmateBinary();
+  DBMATE = dbmate.path;
+  const info = machine(STRATA, DBMATE);
+  // Warm the page cache with both executables before anything is timed.
+  for (const cmd of [STRATA, DBMATE]) for (let i = 0; i < 2; i++) await measure(cmd, ["--version"], childEnv);
+
+  const table: Row[] = [];
+  const series: Record<string, Sample[]> = {};
+  const notes: string[] = [];
+  const errors: string[] = [];
+  const plan: [WorkloadId, string, () => Promise<WorkloadResult>][] = [
+    ["noop", "cold no-op up", noop],
+    ["fresh", "fresh up", fresh],
+    ["remote", "remote up", remote],
+    ["backup", "backup", backup],
+    ["data", "TS data migration", data],
+  ];
+  for (const [id, label, fn] of plan) {
+    if (!only.has(id)) continue;
+    progress(`${label}…`);
+    try {
+      const r = await fn();
+      table.push(...r.rows);
+      Object.assign(series, r.series);
+      notes.push(...r.notes);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      errors.push(`${label}: ${msg}`);
+      progress(`ERROR in ${label}: ${msg}`);
+      table.push({ workload: label, strata: "error", reference: "–", ratio: "–", strataPeak: "–", referencePeak: "–", target: "–", verdict: verdictCell("error", msg.split("\n")[0]!.slice(0, 120)) });
+    }
+  }
+
+  const header = [
+    `# strata benchmark — ${quick ? "quick smoke run" : "full run"}`,
+    "",
+    `${reps} repetition(s) per workload, strata and the reference interleaved; times are medians over repetitions with <sub>(min–max)</sub>; peak RSS is the highest over repetitions. Each run is a new process (cold start, warm page cache).`,
+    "",
+    ...Object.entries(info).map(([k, v]) => `- **${k}**: ${v}`),
+    `- **dbmate run as**: ${dbmate.note}, \`--no-dump-schema\`; strata as \`bin/strata\` (bun build --compile)`,
+    `- **sizes**: ${sizes.migrations} migrations (no-op, fresh), ${sizes.remoteMigrations} remote migrations, ${sizes.backupMb} MB backup source, ${sizes.rows.toLocaleString("en-US")} rows for the data migration`,
+    "",
+  ];
+  const markdown = [
+    ...header,
+    markdownTable(table),
+    "",
+    ...(notes.length ? ["Notes:", "", ...notes.map((n) => `- ${n}`), ""] : []),
+    ...(errors.length ? ["Errors:", "", ...errors.map((e) => `- ${e.replace(/\n/g, "\n  ")}`), ""] : []),
+    `Total bench time: ${fmtMs(performance.now() - started)}.`,
+    "",
+  ].join("\n");
+
+  const outDir = path.join(here, "results");
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, "latest.md"), markdown);
+  fs.writeFileSync(
+    path.join(outDir, "latest.json"),
+    `${JSON.stringify({ quick, reps, sizes, machine: info, table, notes, errors, series, totalMs: round(performance.now() - started, 0) }, null, 2)}\n`,
+  );
+  process.stdout.write(`\n${markdown}`);
+  progress(`written to ${path.relative(process.cwd(), path.join(outDir, "latest.md"))} and latest.json`);
+  return errors.length ? 1 : 0;
+}
+
+main()
+  .then((code) => {
+    cleanup();
+    process.exitCode = code;
+  })
+  .catch((e: unknown) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    cleanup();
+    process.exitCode = 1;
+  });
