@@ -15,14 +15,13 @@
  */
 import fs from "node:fs";
 import { Buffer } from "node:buffer";
-import { once } from "node:events";
 import { createHash } from "node:crypto";
 import type { InValue } from "@libsql/client";
 import type { Logger } from "../output/logger.ts";
 import { messageOf } from "../errors.ts";
 import { schemaObjects, type Executor, type SchemaObject } from "./db.ts";
 import { quoteIdent, sqlLiteral } from "./sql-literal.ts";
-import { FILE_MODE, fsyncFile } from "./files.ts";
+import { FILE_MODE } from "./files.ts";
 
 export interface DumpStatement {
   sql: string;
@@ -43,7 +42,7 @@ export interface DumpOptions {
 
 const FIRST_PAGE_ROWS = 64;
 const MAX_PAGE_ROWS = 1000;
-const PAGE_BYTES = 4 << 20;
+const PAGE_BYTES = 1 << 20;
 
 export async function* dumpStatements(ex: Executor, options: DumpOptions = {}): AsyncGenerator<DumpStatement> {
   const skip = new Set((options.skipRowsOf ?? []).map((t) => t.toLowerCase()));
@@ -186,28 +185,58 @@ export interface DumpFileOptions extends DumpOptions {
 export const TRAILER = "-- strata:end";
 
 /**
+ * Writes text through one reused buffer: no allocation per line, so memory stays flat however
+ * many rows go by (and glibc is not left holding freed chunks).
+ */
+class BufferedFile {
+  private readonly fh: fs.promises.FileHandle;
+  private readonly buf = Buffer.allocUnsafe(1 << 20);
+  private used = 0;
+  readonly hash = createHash("sha256");
+  size = 0;
+
+  constructor(fh: fs.promises.FileHandle) {
+    this.fh = fh;
+  }
+
+  async write(text: string): Promise<void> {
+    const n = Buffer.byteLength(text, "utf8");
+    if (this.used + n > this.buf.length) await this.flush();
+    if (n > this.buf.length) {
+      await this.writeOut(Buffer.from(text, "utf8"));
+    } else {
+      this.buf.write(text, this.used, "utf8");
+      this.used += n;
+    }
+    this.size += n;
+  }
+
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    await this.writeOut(this.buf.subarray(0, this.used));
+    this.used = 0;
+  }
+
+  private async writeOut(data: Buffer): Promise<void> {
+    this.hash.update(data);
+    let done = 0;
+    while (done < data.length) done += (await this.fh.write(data, done, data.length - done)).bytesWritten;
+  }
+}
+
+/**
  * Writes the dump of `ex` to a new file (mode 0600, must not exist), hashing it on the way, and
- * fsyncs it. Stream backpressure keeps memory bounded.
+ * fsyncs it.
  */
 export async function writeDumpFile(ex: Executor, file: string, options: DumpFileOptions): Promise<DumpFileResult> {
-  const out = fs.createWriteStream(file, { flags: "wx", mode: FILE_MODE, highWaterMark: 1 << 20 });
-  const hash = createHash("sha256");
-  let size = 0;
-  let failed: Error | undefined;
-  out.on("error", (e) => (failed = e));
-  const write = async (text: string) => {
-    if (failed) throw failed;
-    const buf = Buffer.from(text, "utf8");
-    hash.update(buf);
-    size += buf.length;
-    if (!out.write(buf)) await Promise.race([once(out, "drain"), once(out, "error")]);
-  };
+  const fh = await fs.promises.open(file, "wx", FILE_MODE);
+  const out = new BufferedFile(fh);
+  const write = (text: string) => out.write(text);
   const tables: Record<string, number> = {};
   let rows = 0;
   let statements = 0;
   let current: string | undefined;
   try {
-    await once(out, "open");
     for (const line of options.header) await write(`-- ${line}\n`);
     for await (const s of dumpStatements(ex, options)) {
       statements++;
@@ -222,15 +251,13 @@ export async function writeDumpFile(ex: Executor, file: string, options: DumpFil
       // A statement whose last line is a comment would swallow the ';'.
       const lastLine = s.sql.slice(s.sql.lastIndexOf("\n") + 1);
       await write(lastLine.includes("--") ? `${s.sql}\n;\n` : `${s.sql};\n`);
-      options.onProgress?.(rows, size, current);
+      options.onProgress?.(rows, out.size, current);
     }
     await write(`${TRAILER} statements=${statements} rows=${rows}\n`);
-    out.end();
-    await once(out, "finish");
-  } catch (e) {
-    out.destroy();
-    throw e;
+    await out.flush();
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
-  await fsyncFile(file);
-  return { tables, rows, statements, sha256: hash.digest("hex"), size };
+  return { tables, rows, statements, sha256: out.hash.digest("hex"), size: out.size };
 }

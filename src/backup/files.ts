@@ -6,8 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { createHash, randomBytes } from "node:crypto";
-import { pipeline } from "node:stream/promises";
-import { Transform } from "node:stream";
+import { Buffer } from "node:buffer";
 
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
@@ -49,14 +48,25 @@ export interface Digest {
   size: number;
 }
 
+/** One reused buffer per copy: memory stays flat whatever the file size (no garbage to collect). */
+const CHUNK = 1 << 20;
+
 /** sha256 and size of a file, streamed; `onBytes` sees the running total. */
 export async function hashFile(file: string, onBytes?: (bytes: number) => void): Promise<Digest> {
   const hash = createHash("sha256");
+  const buf = Buffer.allocUnsafe(CHUNK);
   let size = 0;
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    onBytes?.(size);
+  const fh = await fs.promises.open(file, "r");
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      size += bytesRead;
+      onBytes?.(size);
+    }
+  } finally {
+    await fh.close();
   }
   return { sha256: hash.digest("hex"), size };
 }
@@ -67,17 +77,29 @@ export async function hashFile(file: string, onBytes?: (bytes: number) => void):
  */
 export async function copyHashed(src: string, dest: string, onBytes?: (bytes: number) => void): Promise<Digest> {
   const hash = createHash("sha256");
+  const buf = Buffer.allocUnsafe(CHUNK);
   let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      onBytes?.(size);
-      done(null, chunk);
-    },
-  });
-  await pipeline(fs.createReadStream(src, { highWaterMark: 1 << 20 }), tap, fs.createWriteStream(dest, { flags: "wx", mode: FILE_MODE }));
-  await fsyncFile(dest);
+  const input = await fs.promises.open(src, "r");
+  try {
+    const output = await fs.promises.open(dest, "wx", FILE_MODE);
+    try {
+      for (;;) {
+        const { bytesRead } = await input.read(buf, 0, CHUNK, null);
+        if (bytesRead === 0) break;
+        const chunk = buf.subarray(0, bytesRead);
+        hash.update(chunk);
+        let written = 0;
+        while (written < bytesRead) written += (await output.write(chunk, written, bytesRead - written)).bytesWritten;
+        size += bytesRead;
+        onBytes?.(size);
+      }
+      await output.sync();
+    } finally {
+      await output.close();
+    }
+  } finally {
+    await input.close();
+  }
   return { sha256: hash.digest("hex"), size };
 }
 

@@ -50,7 +50,7 @@ export class DumpReader {
         done(null, chunk);
       },
     });
-    const input = fs.createReadStream(this.file, { highWaterMark: 1 << 20 });
+    const input = fs.createReadStream(this.file, { highWaterMark: 64 << 10 });
     input.on("error", (e) => tap.destroy(e));
     const lines = readline.createInterface({ input: input.pipe(tap), crlfDelay: Infinity });
     let pending = "";

@@ -10,6 +10,7 @@ import { commandOptions, commonArgs, runVerb, type CommonValues } from "./common
 import type { Logger } from "../output/logger.ts";
 import * as render from "./render.ts";
 import { versionLine } from "../build-info.ts";
+import { backup, deploy, restore } from "./ops-commands.ts";
 
 const schemaOption = option({ type: optional(string), long: "schema", description: "declarative schema file (default ./schema.sql) [env STRATA_SCHEMA]" });
 
@@ -268,6 +269,9 @@ export function buildCli() {
       schema: subcommands({ name: "schema", description: "Schema tools", cmds: { dump: schemaDump } }),
       init,
       wait,
+      backup,
+      restore,
+      deploy,
     },
   });
 }

@@ -1,0 +1,318 @@
+/**
+ * Taking one backup: a consistent snapshot (local file, `VACUUM INTO`) or a logical dump (remote
+ * database, inside one read transaction), written under a temp name in the backup folder,
+ * fsynced, verified, renamed, and described by its manifest.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type { Client, Transaction } from "@libsql/client";
+import { StrataError, messageOf } from "../errors.ts";
+import { isRemoteUrl } from "../config/settings.ts";
+import { localPathOf } from "../db/connection.ts";
+import { describeDbError } from "../db/errors.ts";
+import type { Logger } from "../output/logger.ts";
+import { redactUrl } from "../output/redact.ts";
+import { buildInfo } from "../build-info.ts";
+import { countMismatches, countRows, dataTables, fileUrl, integrityProblems, lockTableOf, openClient, readVersion, type Executor } from "./db.ts";
+import { writeDumpFile } from "./dump.ts";
+import { FILE_MODE, ensureDir, formatBytes, fsyncDir, fsyncFile, hashFile, removeDbFiles, removeQuietly, tempPathFor } from "./files.ts";
+import { writeManifest, type BackupKind, type Manifest } from "./manifest.ts";
+import { EXTENSION, backupBaseName, databaseLabel, utcStamp, type BackupReason } from "./naming.ts";
+import { Progress } from "./progress.ts";
+import { DumpReader, replay } from "./replay.ts";
+
+export interface BackupSource {
+  /** Normalized database URL. */
+  url: string;
+  authToken?: string | undefined;
+  /** strata's version table. */
+  table: string;
+  busyTimeoutMs: number;
+}
+
+export interface CreateBackupOptions extends BackupSource {
+  dir: string;
+  reason: BackupReason;
+  logger: Logger;
+}
+
+export interface CreatedBackup {
+  path: string;
+  manifestPath: string;
+  manifest: Manifest;
+}
+
+/** Dumps larger than this are verified in a scratch file rather than in memory. */
+const MEMORY_VERIFY_LIMIT = 16 << 20;
+
+export async function createBackup(options: CreateBackupOptions): Promise<CreatedBackup> {
+  ensureDir(options.dir);
+  const label = databaseLabel(options.url);
+  return isRemoteUrl(options.url) ? createDump(options, label) : createSnapshot(options, label);
+}
+
+// ------------------------------------------------------------------------------- local snapshot
+
+async function createSnapshot(options: CreateBackupOptions, label: string): Promise<CreatedBackup> {
+  const started = Date.now();
+  const createdAt = new Date();
+  const display = redactUrl(options.url);
+  const file = localPathOf(options.url);
+  if (file === undefined) throw new StrataError("usage", `cannot back up ${display}`);
+  if (!fs.existsSync(file)) {
+    throw new StrataError("unreachable", `database file ${file} does not exist; there is nothing to back up`, { hint: "check --url (or DATABASE_URL)" });
+  }
+  const tmp = tempPathFor(path.join(options.dir, label + EXTENSION.snapshot));
+  const progress = new Progress(options.logger, "snapshot");
+  try {
+    const source = openClient(fileUrl(file), { busyTimeoutMs: options.busyTimeoutMs, intMode: "number" });
+    let journalMode: string | null;
+    try {
+      journalMode = String((await source.execute("PRAGMA journal_mode")).rows[0]?.[0] ?? "") || null;
+      options.logger.info(`taking a snapshot of ${display} (${formatBytes(sizeWithWal(file))})`);
+      // VACUUM INTO accepts an existing empty file: creating it first gives it mode 0600.
+      fs.writeFileSync(tmp, "", { flag: "wx", mode: FILE_MODE });
+      // One read transaction: a consistent copy while the app writes, WAL included.
+      await source.execute({ sql: "VACUUM INTO ?", args: [tmp] });
+    } catch (e) {
+      throw describeDbError(e, display);
+    } finally {
+      source.close();
+    }
+    await fsyncFile(tmp);
+    const checked = await verifySnapshot(tmp, options.table, progress);
+    const digest = await hashFile(tmp, (bytes) => progress.update(checked.rows, bytes, "checksum"));
+    progress.end();
+    return await finish(options, label, tmp, "snapshot", createdAt, started, {
+      version: checked.version,
+      tables: checked.tables,
+      rows: checked.rows,
+      journalMode,
+      ...digest,
+    });
+  } catch (e) {
+    progress.end();
+    removeDbFiles(tmp);
+    throw e;
+  }
+}
+
+function sizeWithWal(file: string): number {
+  let n = 0;
+  for (const f of [file, `${file}-wal`]) {
+    try {
+      n += fs.statSync(f).size;
+    } catch {
+      /* no WAL */
+    }
+  }
+  return n;
+}
+
+export interface Checked {
+  version: string | null;
+  tables: Record<string, number>;
+  rows: number;
+}
+
+/** integrity_check, row counts and version of an SQLite file; throws when it is not sound. */
+export async function verifySnapshot(file: string, table: string, progress?: Progress): Promise<Checked> {
+  const client = openClient(fileUrl(file), { intMode: "number" });
+  try {
+    const problems = await integrityProblems(client);
+    if (problems.length > 0) {
+      throw new StrataError("state", `${file} failed PRAGMA integrity_check: ${problems.slice(0, 3).join("; ")}${problems.length > 3 ? "; …" : ""}`, {
+        file,
+        hint: "the database file is damaged",
+      });
+    }
+    const names = await dataTables(client);
+    const tables: Record<string, number> = {};
+    let rows = 0;
+    for (const t of names) {
+      const n = (await countRows(client, [t]))[t]!;
+      tables[t] = n;
+      rows += n;
+      progress?.update(rows, undefined, `counting ${t}`);
+    }
+    return { version: await readVersion(client, table), tables, rows };
+  } catch (e) {
+    throw e instanceof StrataError ? e : describeDbError(e, file);
+  } finally {
+    client.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------- remote dump
+
+async function createDump(options: CreateBackupOptions, label: string): Promise<CreatedBackup> {
+  const started = Date.now();
+  const createdAt = new Date();
+  const display = redactUrl(options.url);
+  const tmp = tempPathFor(path.join(options.dir, label + EXTENSION.dump));
+  const progress = new Progress(options.logger, "dump");
+  const client = openClient(options.url, { authToken: options.authToken, intMode: "bigint" });
+  let tx: Transaction | undefined;
+  try {
+    let result;
+    let version: string | null;
+    try {
+      tx = await readTransaction(client, options.logger, display);
+      const ex: Executor = tx ?? client;
+      version = await readVersion(ex, options.table);
+      options.logger.info(`dumping ${display} at version ${version ?? "base"}`);
+      result = await writeDumpFile(ex, tmp, {
+        header: [
+          "strata logical backup",
+          `source: ${display}`,
+          `created: ${createdAt.toISOString()}`,
+          `version: ${version ?? "base"}`,
+          `strata: ${buildInfo.version}`,
+        ],
+        skipRowsOf: [lockTableOf(options.table)],
+        logger: options.logger,
+        onProgress: (rows, bytes, table) => progress.update(rows, bytes, table),
+      });
+    } catch (e) {
+      throw e instanceof StrataError ? e : describeDbError(e, display);
+    } finally {
+      tx?.close();
+      client.close();
+    }
+    progress.end();
+    options.logger.info(`dumped ${result.rows} rows (${formatBytes(result.size)}); verifying`);
+    await verifyDump(tmp, result.tables, options.dir, options.logger, [lockTableOf(options.table)]);
+    return await finish(options, label, tmp, "dump", createdAt, started, {
+      version,
+      tables: result.tables,
+      rows: result.rows,
+      journalMode: null,
+      sha256: result.sha256,
+      size: result.size,
+    });
+  } catch (e) {
+    progress.end();
+    removeQuietly(tmp);
+    throw e;
+  }
+}
+
+/**
+ * A read transaction makes the dump one consistent snapshot. "read" is BEGIN TRANSACTION
+ * READONLY (libSQL); servers without it get BEGIN DEFERRED; without transactions at all, the dump
+ * is taken statement by statement (and may mix states if the database is written meanwhile).
+ */
+async function readTransaction(client: Client, logger: Logger, display: string): Promise<Transaction | undefined> {
+  let last: unknown;
+  for (const mode of ["read", "deferred"] as const) {
+    let tx: Transaction | undefined;
+    try {
+      tx = await client.transaction(mode);
+      await tx.execute("SELECT count(*) FROM sqlite_master"); // BEGIN is sent with the first statement
+      return tx;
+    } catch (e) {
+      tx?.close();
+      last = e;
+    }
+  }
+  logger.warn(`${display} refused a read transaction (${messageOf(last)}); the dump is not a single snapshot if the database is written meanwhile`);
+  return undefined;
+}
+
+/**
+ * Loads a dump into a scratch database and checks it: every statement runs, the end marker is
+ * there, the integrity check passes and the row counts match `expected`.
+ */
+export async function verifyDump(file: string, expected: Record<string, number>, scratchDir: string, logger: Logger, ignoreTables: string[] = []): Promise<Checked> {
+  const size = fs.statSync(file).size;
+  const scratchPath = size > MEMORY_VERIFY_LIMIT ? tempPathFor(path.join(scratchDir, "verify.db")) : undefined;
+  const scratch = openClient(scratchPath ? fileUrl(scratchPath) : ":memory:", { intMode: "bigint" });
+  const progress = new Progress(logger, "verify");
+  try {
+    if (scratchPath) await scratch.execute("PRAGMA journal_mode=OFF");
+    const reader = new DumpReader(file, { onBytes: (bytes) => progress.update(undefined, bytes) });
+    const replayed = await replay(scratch, reader.statements(), { displayUrl: "scratch database" });
+    if (!reader.trailer) {
+      throw new StrataError("state", `${file} is incomplete: its end marker is missing`, { file, hint: "the dump was cut short; take the backup again" });
+    }
+    if (reader.trailer.statements !== reader.statementsRead || reader.trailer.rows !== replayed.rows) {
+      throw new StrataError("state", `${file} does not match its end marker (${reader.statementsRead} statements and ${replayed.rows} rows read, marker says ${reader.trailer.statements} and ${reader.trailer.rows})`, { file });
+    }
+    const problems = await integrityProblems(scratch);
+    if (problems.length > 0) throw new StrataError("state", `${file} loads into a database that fails the integrity check: ${problems[0]}`, { file });
+    const tables = await countRows(scratch, await dataTables(scratch));
+    const mismatches = countMismatches(expected, tables, ignoreTables);
+    if (mismatches.length > 0) {
+      throw new StrataError("state", `${file} does not load back the rows that were dumped: ${mismatches.slice(0, 5).join("; ")}`, { file });
+    }
+    const rows = Object.values(tables).reduce((a, b) => a + b, 0);
+    return { version: null, tables, rows };
+  } catch (e) {
+    throw e instanceof StrataError ? e : new StrataError("state", `${file} cannot be loaded: ${messageOf(e)}`, { file, cause: e });
+  } finally {
+    progress.end();
+    scratch.close();
+    if (scratchPath) removeDbFiles(scratchPath);
+  }
+}
+
+// ----------------------------------------------------------------------------------- finishing
+
+async function finish(
+  options: CreateBackupOptions,
+  label: string,
+  tmp: string,
+  kind: BackupKind,
+  createdAt: Date,
+  started: number,
+  facts: Pick<Manifest, "version" | "tables" | "rows" | "journalMode" | "sha256" | "size">,
+): Promise<CreatedBackup> {
+  const final = await installUnique(tmp, options.dir, backupBaseName(label, utcStamp(createdAt), facts.version, options.reason), EXTENSION[kind]);
+  await fsyncDir(options.dir);
+  const manifest: Manifest = {
+    format: "strata-backup",
+    formatVersion: 1,
+    kind,
+    file: path.basename(final),
+    database: label,
+    source: redactUrl(options.url),
+    version: facts.version,
+    table: options.table,
+    reason: options.reason,
+    sha256: facts.sha256,
+    size: facts.size,
+    tables: facts.tables,
+    rows: facts.rows,
+    journalMode: facts.journalMode,
+    strataVersion: buildInfo.version,
+    createdAt: createdAt.toISOString(),
+    durationMs: Date.now() - started,
+  };
+  const manifestPath = await writeManifest(final, manifest);
+  return { path: final, manifestPath, manifest };
+}
+
+/**
+ * Moves `tmp` to `<base><ext>`, or `<base>-2<ext>`… when a backup of the same second exists.
+ * A hard link never replaces an existing file, so two backups racing cannot clobber each other.
+ */
+async function installUnique(tmp: string, dir: string, base: string, ext: string): Promise<string> {
+  for (let i = 1; ; i++) {
+    const name = i === 1 ? base : `${base}-${i}`;
+    const file = path.join(dir, name + ext);
+    if (fs.existsSync(path.join(dir, name + ".json"))) continue;
+    try {
+      await fs.promises.link(tmp, file);
+      await fs.promises.unlink(tmp);
+      return file;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") continue;
+      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV") throw e;
+      // No hard links on this file system: rename (the existence check above must do).
+      if (fs.existsSync(file)) continue;
+      await fs.promises.rename(tmp, file);
+      return file;
+    }
+  }
+}

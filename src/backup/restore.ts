@@ -1,0 +1,408 @@
+/**
+ * Putting a backup back.
+ *
+ * Local database: the replacement is built next to the target (a hashed copy of a snapshot, or a
+ * dump loaded into a new file), verified, then renamed over the target in one atomic step, after
+ * making sure no other process has the target open and after a safety backup of what is there.
+ *
+ * Remote database: the backup is verified first (checksum, then a load into a scratch database),
+ * then replayed into the target in batches. A non-empty target is refused unless forced; forced,
+ * its objects are dropped after the safety backup.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type { Client } from "@libsql/client";
+import { StrataError, messageOf } from "../errors.ts";
+import { describeDbError } from "../db/errors.ts";
+import { localPathOf } from "../db/connection.ts";
+import type { Logger } from "../output/logger.ts";
+import { redactUrl } from "../output/redact.ts";
+import { sleep } from "../runtime/migrator.ts";
+import { buildInfo } from "../build-info.ts";
+import { createBackup, verifyDump, verifySnapshot, type Checked } from "./create.ts";
+import { countMismatches, countRows, dataTables, fileUrl, lockTableOf, openClient, readVersion, schemaObjects } from "./db.ts";
+import { dumpStatements } from "./dump.ts";
+import { FILE_MODE, copyHashed, fsyncDir, fsyncFile, hashFile, removeDbFiles, removeQuietly, tempPathFor, type Digest } from "./files.ts";
+import { writeManifest, type Manifest } from "./manifest.ts";
+import { backupBaseName, databaseLabel, utcStamp } from "./naming.ts";
+import { describeHolders, openHandles, writerActive } from "./holders.ts";
+import { Progress } from "./progress.ts";
+import { DumpReader, replay } from "./replay.ts";
+import { quoteIdent } from "./sql-literal.ts";
+
+/** What a restore is about to do, for the confirmation question. */
+export interface RestorePlan {
+  backup: string;
+  backupVersion: string | null;
+  backupCreatedAt: string;
+  backupSource: string;
+  target: string;
+  targetExists: boolean;
+  targetVersion: string | null;
+  /** Tables, views… in the target now. */
+  targetObjects: number;
+}
+
+export interface RestoreContext {
+  file: string;
+  manifest: Manifest;
+  url: string;
+  authToken: string | undefined;
+  /** strata's version table in the target (for the version reported afterwards). */
+  table: string;
+  /** Backup folder, for the safety backup. */
+  dir: string;
+  force: boolean;
+  /** How long to wait for other processes to close a local target. */
+  waitMs: number;
+  busyTimeoutMs: number;
+  logger: Logger;
+  /** Resolves when the user agreed; throws otherwise. */
+  confirm: (plan: RestorePlan) => Promise<void>;
+}
+
+export interface RestoreOutcome {
+  database: string;
+  version: string | null;
+  safetyBackup: string | null;
+  tables: Record<string, number>;
+  rows: number;
+}
+
+function checkDigest(digest: Digest, manifest: Manifest, file: string): void {
+  if (digest.sha256 === manifest.sha256 && digest.size === manifest.size) return;
+  throw new StrataError("state", `backup ${file} does not match its manifest: sha256 ${digest.sha256.slice(0, 12)}… (${digest.size} bytes), manifest says ${manifest.sha256.slice(0, 12)}… (${manifest.size} bytes)`, {
+    file,
+    hint: "the backup was modified or damaged after it was written; nothing was changed. Use another backup",
+  });
+}
+
+function checkCounts(checked: Checked, manifest: Manifest, file: string): void {
+  const mismatches = countMismatches(manifest.tables, checked.tables, [lockTableOf(manifest.table)]);
+  if (mismatches.length > 0) {
+    throw new StrataError("state", `backup ${file} does not hold the rows its manifest lists: ${mismatches.slice(0, 5).join("; ")}`, {
+      file,
+      hint: "the backup and its manifest do not belong together; nothing was changed",
+    });
+  }
+}
+
+// ------------------------------------------------------------------------------------- local
+
+export async function restoreLocal(ctx: RestoreContext): Promise<RestoreOutcome> {
+  const { file, manifest, logger } = ctx;
+  const target = localPathOf(ctx.url)!;
+  const display = redactUrl(ctx.url);
+  if (!fs.existsSync(path.dirname(target))) {
+    throw new StrataError("unreachable", `cannot restore into ${target}: directory ${path.dirname(target)} does not exist`, { hint: "create it first or fix --url" });
+  }
+  const tmp = tempPathFor(target);
+  const progress = new Progress(logger, "restore");
+  let safety: string | null = null;
+  try {
+    // 1. The replacement, built and verified beside the target.
+    if (manifest.kind === "snapshot") {
+      checkDigest(await copyHashed(file, tmp, (bytes) => progress.update(undefined, bytes, "copying")), manifest, file);
+    } else {
+      checkDigest(await hashFile(file, (bytes) => progress.update(undefined, bytes, "checksum")), manifest, file);
+      fs.writeFileSync(tmp, "", { flag: "wx", mode: FILE_MODE });
+      await loadDump(file, tmp, progress);
+    }
+    const checked = await verifySnapshot(tmp, manifest.table, progress);
+    progress.end();
+    checkCounts(checked, manifest, file);
+
+    const exists = fs.existsSync(target);
+    const before = exists ? await inspectLocal(target, ctx.table) : undefined;
+    await prepareReplacement(tmp, lockTableOf(manifest.table), before?.journalMode ?? manifest.journalMode);
+
+    // 2. Nobody else may have the target open: its writes would go to the replaced file.
+    if (exists) await waitForNoHolders(target, ctx.waitMs, logger);
+
+    // 3. Confirmation, 4. safety backup, 5. swap.
+    await ctx.confirm({
+      backup: file,
+      backupVersion: manifest.version,
+      backupCreatedAt: manifest.createdAt,
+      backupSource: manifest.source,
+      target: display,
+      targetExists: exists,
+      targetVersion: before?.version ?? null,
+      targetObjects: before?.objects ?? 0,
+    });
+    if (exists) {
+      safety = await safetyBackup(ctx, before?.readable ?? false);
+      await settleTarget(target, ctx.busyTimeoutMs, logger);
+      const late = openHandles(target);
+      if (late.length > 0) throw holdersError(target, late);
+    }
+    await fs.promises.rename(tmp, target);
+    await fsyncDir(path.dirname(target));
+  } catch (e) {
+    progress.end();
+    removeDbFiles(tmp);
+    if (e instanceof StrataError && safety) e.details = { ...e.details, safetyBackup: safety };
+    throw e;
+  }
+  const after = openClient(fileUrl(target), { intMode: "number", busyTimeoutMs: ctx.busyTimeoutMs });
+  try {
+    const tables = await countRows(after, await dataTables(after));
+    return { database: display, version: await readVersion(after, ctx.table), safetyBackup: safety, tables, rows: sum(tables) };
+  } finally {
+    after.close();
+  }
+}
+
+async function loadDump(file: string, dbFile: string, progress: Progress): Promise<void> {
+  const client = openClient(fileUrl(dbFile), { intMode: "bigint" });
+  try {
+    await client.execute("PRAGMA journal_mode=OFF"); // a scratch file until it is complete
+    const reader = new DumpReader(file);
+    await replay(client, reader.statements(), { displayUrl: dbFile, onProgress: (_s, rows) => progress.update(rows, undefined, "loading") });
+    if (!reader.trailer) throw new StrataError("state", `${file} is incomplete: its end marker is missing`, { file, hint: "nothing was changed" });
+    await client.execute("PRAGMA journal_mode=DELETE");
+  } finally {
+    client.close();
+  }
+}
+
+interface LocalInfo {
+  readable: boolean;
+  version: string | null;
+  journalMode: string | null;
+  objects: number;
+}
+
+async function inspectLocal(file: string, table: string): Promise<LocalInfo> {
+  let client: Client | undefined;
+  try {
+    client = openClient(fileUrl(file), { intMode: "number", busyTimeoutMs: 1000 });
+    const objects = (await schemaObjects(client)).length;
+    const journalMode = String((await client.execute("PRAGMA journal_mode")).rows[0]?.[0] ?? "") || null;
+    return { readable: true, version: await readVersion(client, table), journalMode, objects };
+  } catch {
+    // A damaged database is a reason to restore: go on, with a raw safety copy.
+    return { readable: false, version: null, journalMode: null, objects: 0 };
+  } finally {
+    client?.close();
+  }
+}
+
+/** Drops the stale run lock, and keeps the target's WAL mode if it had it. */
+async function prepareReplacement(tmp: string, lockTable: string, journalMode: string | null): Promise<void> {
+  const client = openClient(fileUrl(tmp), { intMode: "number" });
+  try {
+    try {
+      await client.execute(`DELETE FROM ${quoteIdent(lockTable)}`);
+    } catch (e) {
+      if (!/no such table/i.test(messageOf(e))) throw e;
+    }
+    if (journalMode?.toLowerCase() === "wal") await client.execute("PRAGMA journal_mode=WAL");
+  } finally {
+    client.close();
+  }
+  for (const suffix of ["-wal", "-shm", "-journal"]) removeQuietly(tmp + suffix);
+  await fsyncFile(tmp);
+}
+
+function holdersError(target: string, holders: ReturnType<typeof openHandles>): StrataError {
+  return new StrataError("lock", `${target} is open in another process: ${describeHolders(holders)}`, {
+    hint: "stop the app first (replacing the file under it would lose its next writes), then run restore again; nothing was changed",
+    details: { holders },
+  });
+}
+
+/** Waits up to `waitMs` until no other process has `target` open or writes to it. */
+async function waitForNoHolders(target: string, waitMs: number, logger: Logger): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  let announced = false;
+  for (;;) {
+    const holders = openHandles(target);
+    const busy = holders.length === 0 && (await writerActive(target));
+    if (holders.length === 0 && !busy) return;
+    if (Date.now() >= deadline) {
+      if (holders.length > 0) throw holdersError(target, holders);
+      throw new StrataError("lock", `${target} is being written by another process (SQLITE_BUSY on BEGIN IMMEDIATE)`, {
+        hint: "stop the app first, then run restore again; nothing was changed",
+      });
+    }
+    if (!announced) logger.info(`waiting for ${holders.length > 0 ? describeHolders(holders) : "another writer"} to close ${target}`);
+    announced = true;
+    await sleep(Math.min(200, Math.max(0, deadline - Date.now())));
+  }
+}
+
+/** Checkpoints the target's WAL into it and removes its side files, so none outlives the swap. */
+async function settleTarget(target: string, busyTimeoutMs: number, logger: Logger): Promise<void> {
+  let client: Client | undefined;
+  try {
+    client = openClient(fileUrl(target), { intMode: "number", busyTimeoutMs });
+    await client.execute("SELECT count(*) FROM sqlite_master"); // rolls back a hot journal
+    await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+  } catch (e) {
+    logger.debug(`could not checkpoint ${target} before replacing it: ${messageOf(e)}`);
+  } finally {
+    client?.close();
+  }
+  for (const suffix of ["-wal", "-shm", "-journal"]) removeQuietly(target + suffix);
+}
+
+async function safetyBackup(ctx: RestoreContext, readable: boolean): Promise<string> {
+  if (readable) {
+    try {
+      const made = await createBackup({ url: ctx.url, authToken: ctx.authToken, table: ctx.table, busyTimeoutMs: ctx.busyTimeoutMs, dir: ctx.dir, reason: "pre-restore", logger: ctx.logger });
+      ctx.logger.info(`safety backup of the current database: ${made.path}`);
+      return made.path;
+    } catch (e) {
+      ctx.logger.warn(`cannot take a snapshot of the current database (${messageOf(e)}); keeping a raw copy instead`);
+    }
+  }
+  return rawCopy(ctx);
+}
+
+/** A byte copy of a local database that SQLite cannot snapshot (nobody has it open: checked). */
+async function rawCopy(ctx: RestoreContext): Promise<string> {
+  const target = localPathOf(ctx.url)!;
+  const label = databaseLabel(ctx.url);
+  fs.mkdirSync(ctx.dir, { recursive: true, mode: 0o700 });
+  const dest = path.join(ctx.dir, backupBaseName(label, utcStamp(), "unknown", "pre-restore") + ".db");
+  const started = Date.now();
+  const digest = await copyHashed(target, dest);
+  if (fs.existsSync(`${target}-wal`)) await copyHashed(`${target}-wal`, `${dest}-wal`);
+  await writeManifest(dest, {
+    format: "strata-backup",
+    formatVersion: 1,
+    kind: "snapshot",
+    file: path.basename(dest),
+    database: label,
+    source: redactUrl(ctx.url),
+    version: null,
+    table: ctx.table,
+    reason: "pre-restore",
+    sha256: digest.sha256,
+    size: digest.size,
+    tables: {},
+    rows: 0,
+    journalMode: null,
+    strataVersion: buildInfo.version,
+    createdAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    raw: true,
+  });
+  await fsyncDir(ctx.dir);
+  ctx.logger.info(`raw safety copy of the current database: ${dest}`);
+  return dest;
+}
+
+// ------------------------------------------------------------------------------------ remote
+
+export async function restoreRemote(ctx: RestoreContext): Promise<RestoreOutcome> {
+  const { file, manifest, logger } = ctx;
+  const display = redactUrl(ctx.url);
+  const lock = lockTableOf(manifest.table);
+
+  // 1. The backup: checksum, then a full load into a scratch database.
+  const progress = new Progress(logger, "verify");
+  try {
+    checkDigest(await hashFile(file, (bytes) => progress.update(undefined, bytes, "checksum")), manifest, file);
+  } finally {
+    progress.end();
+  }
+  const checked = manifest.kind === "dump" ? await verifyDump(file, manifest.tables, ctx.dir, logger, [lock]) : await verifySnapshot(file, manifest.table);
+  checkCounts(checked, manifest, file);
+
+  // 2. The target.
+  const client = openClient(ctx.url, { authToken: ctx.authToken, intMode: "bigint" });
+  let safety: string | null = null;
+  let replayed = 0;
+  try {
+    let objects;
+    let targetVersion: string | null;
+    try {
+      objects = await schemaObjects(client);
+      targetVersion = await readVersion(client, ctx.table);
+    } catch (e) {
+      throw describeDbError(e, display);
+    }
+    if (objects.length > 0 && !ctx.force) {
+      const tables = objects.filter((o) => o.type === "table").map((o) => o.name);
+      throw new StrataError("state", `${display} is not empty (${tables.length} tables: ${tables.slice(0, 6).join(", ")}${tables.length > 6 ? ", …" : ""}); refusing to restore over it`, {
+        hint: "pass --force to replace its contents (a safety backup is taken first); nothing was changed",
+      });
+    }
+    await ctx.confirm({
+      backup: file,
+      backupVersion: manifest.version,
+      backupCreatedAt: manifest.createdAt,
+      backupSource: manifest.source,
+      target: display,
+      targetExists: true,
+      targetVersion,
+      targetObjects: objects.length,
+    });
+
+    // 3. Safety backup, then clear the target.
+    if (objects.length > 0) {
+      const made = await createBackup({ url: ctx.url, authToken: ctx.authToken, table: ctx.table, busyTimeoutMs: ctx.busyTimeoutMs, dir: ctx.dir, reason: "pre-restore", logger });
+      safety = made.path;
+      logger.info(`safety backup of the current database: ${made.path}`);
+      const drops = [
+        ...objects.filter((o) => o.type === "view").map((o) => `DROP VIEW IF EXISTS ${quoteIdent(o.name)}`),
+        ...objects.filter((o) => o.type === "trigger").map((o) => `DROP TRIGGER IF EXISTS ${quoteIdent(o.name)}`),
+        ...objects.filter((o) => o.type === "table").map((o) => `DROP TABLE IF EXISTS ${quoteIdent(o.name)}`),
+      ];
+      try {
+        await client.migrate(drops);
+      } catch (e) {
+        throw describeDbError(e, display);
+      }
+      logger.info(`dropped ${objects.length} objects from ${display}`);
+    }
+
+    // 4. Replay.
+    const replayProgress = new Progress(logger, "restore");
+    const source = manifest.kind === "dump" ? new DumpReader(file).statements() : snapshotStatements(file, lock);
+    try {
+      const r = await replay(client, source, {
+        displayUrl: display,
+        onProgress: (statements, rows) => {
+          replayed = statements;
+          replayProgress.update(rows, undefined, display);
+        },
+      });
+      replayed = r.statements;
+    } finally {
+      replayProgress.end();
+    }
+    const tables = await countRows(client, await dataTables(client));
+    const mismatches = countMismatches(manifest.tables, tables, [lock]);
+    if (mismatches.length > 0) throw new StrataError("failure", `after the restore ${display} does not hold the backup's rows: ${mismatches.slice(0, 5).join("; ")}`);
+    return { database: display, version: await readVersion(client, ctx.table), safetyBackup: safety, tables, rows: sum(tables) };
+  } catch (e) {
+    if (safety !== null) {
+      const err = e instanceof StrataError ? e : describeDbError(e, display);
+      throw new StrataError(err.kind === "lock" ? "lock" : "failure", `restore into ${display} failed after ${replayed} statements: ${err.message}`, {
+        hint: `the database is partially restored; its previous content is in ${safety}. Fix the cause, then run \`strata restore ${file} --force\` again`,
+        cause: e,
+        details: { ...err.details, safetyBackup: safety, statementsReplayed: replayed },
+      });
+    }
+    throw e;
+  } finally {
+    client.close();
+  }
+}
+
+/** The statements of a snapshot file, for replaying it into a remote database. */
+async function* snapshotStatements(file: string, lockTable: string): AsyncGenerator<string> {
+  const client = openClient(fileUrl(file), { intMode: "bigint" });
+  try {
+    for await (const s of dumpStatements(client, { skipRowsOf: [lockTable] })) yield s.sql;
+  } finally {
+    client.close();
+  }
+}
+
+function sum(tables: Record<string, number>): number {
+  return Object.values(tables).reduce((a, b) => a + b, 0);
+}
