@@ -96,14 +96,17 @@ const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
 );
 childEnv["NO_COLOR"] = "1";
 
-/** dbmate's own Go binary: node_modules/.bin/dbmate is a Node shim that adds ~50 ms per run. */
+/**
+ * dbmate's own Go binary, from its platform package (an optional dependency: the `dbmate`
+ * wrapper package cannot be locked here, its other platforms' packages are not on the registry).
+ */
 function dbmateBinary(): { path: string; note: string } {
   const require = createRequire(import.meta.url);
   const name = `@dbmate/${process.platform}-${process.arch}/bin/dbmate${process.platform === "win32" ? ".exe" : ""}`;
   try {
-    return { path: require.resolve(name), note: "its native binary (not the node_modules/.bin Node shim)" };
+    return { path: require.resolve(name), note: `its native binary (${name.split("/bin/")[0]})` };
   } catch {
-    return { path: path.join(root, "node_modules", ".bin", "dbmate"), note: "node_modules/.bin/dbmate (Node shim)" };
+    throw new Error(`dbmate is not installed for ${process.platform}-${process.arch}: npm install --no-save ${name.split("/bin/")[0]}@2.36.0`);
   }
 }
 
