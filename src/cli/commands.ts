@@ -3,7 +3,6 @@
  * in src/commands. Alembic's verb names are accepted as aliases.
  */
 import process from "node:process";
-import readline from "node:readline/promises";
 import { command, flag, number, option, optional, positional, string, subcommands } from "cmd-ts";
 import { ExitCode, StrataError } from "../errors.ts";
 import { commandOptions, commonArgs, runVerb, type CommonValues } from "./common.ts";
@@ -165,6 +164,8 @@ async function confirmUnlock(lock: { host: string; pid: number; startedAt: strin
   if (!process.stdin.isTTY) {
     throw new StrataError("usage", "unlock needs confirmation and stdin is not a terminal", { hint: "pass --yes" });
   }
+  // Loaded on demand: a few milliseconds of start-up that only confirmations need.
+  const readline = await import("node:readline/promises");
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
   try {
     const answer = await rl.question(`Clear the lock held by ${lock.host} pid ${lock.pid} (${lock.command}) since ${lock.startedAt}? Only do this if that run is dead. [y/N] `);

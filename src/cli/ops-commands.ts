@@ -4,7 +4,6 @@
  */
 import path from "node:path";
 import process from "node:process";
-import readline from "node:readline/promises";
 import { command, flag, number, option, optional, positional, restPositionals, string } from "cmd-ts";
 import { StrataError } from "../errors.ts";
 import { commandOptions, commonArgs, runVerb } from "./common.ts";
@@ -50,6 +49,8 @@ export const restore = command({
 });
 
 async function confirmRestore(plan: RestorePlan): Promise<boolean> {
+  // Loaded on demand: a few milliseconds of start-up that only confirmations need.
+  const readline = await import("node:readline/promises");
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
   try {
     const now = plan.targetExists ? `now at version ${plan.targetVersion ?? "base"}, ${plan.targetObjects} objects` : "does not exist yet";
