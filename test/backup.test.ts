@@ -13,11 +13,10 @@ import { createClient, type Client } from "@libsql/client";
 import { backup } from "../src/commands/backup.ts";
 import { restore } from "../src/commands/restore.ts";
 import { down, up } from "../src/commands/migrate.ts";
-import { StrataError } from "../src/errors.ts";
 import { dumpStatements } from "../src/backup/dump.ts";
 import { replay } from "../src/backup/replay.ts";
 import { realLiteral, sqlLiteral } from "../src/backup/sql-literal.ts";
-import { ROOT, TSX_LOADER, json, runCommand, strata, tempDir, writeFiles } from "./support/cli.ts";
+import { ROOT, TSX_LOADER, json, rejectsWith, runCommand, strata, tempDir, writeFiles } from "./support/cli.ts";
 import { ops, opsEntry } from "./fixtures/app/cli.ts";
 import { startHranaServer } from "./support/hrana-server.ts";
 
@@ -78,17 +77,6 @@ function sha256(file: string): string {
   return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
 
-async function rejects(p: Promise<unknown>, kind: string, pattern: RegExp): Promise<StrataError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof StrataError, `expected StrataError, got ${e}`);
-    assert.equal(e.kind, kind, e.message);
-    assert.match(e.message, pattern);
-    return e;
-  }
-  assert.fail("expected an error");
-}
 
 // ------------------------------------------------------------------------------------- tests
 
@@ -207,7 +195,7 @@ test("restore refuses while another process has the database open, naming it; no
     await new Promise((r) => setTimeout(r, 50));
   }
   const b = await backup({ url: db, out });
-  const e = await rejects(restore({ url: db, file: b.path, yes: true, out }), "lock", new RegExp(`open in another process: pid ${writer.pid}`));
+  const e = await rejectsWith(restore({ url: db, file: b.path, yes: true, out }), "lock", new RegExp(`open in another process: pid ${writer.pid}`));
   assert.match(e.hint ?? "", /stop the app/);
   assert.equal(fs.readdirSync(out).filter((f) => f.includes("pre-restore")).length, 0, "no safety backup: nothing was done");
   assert.deepEqual(fs.readdirSync(path.dirname(db)).filter((f) => f.startsWith(".")), []);
@@ -228,7 +216,7 @@ test("restore refuses a tampered backup, a damaged manifest or none: clear error
   const bytes = fs.readFileSync(b.path);
   bytes[Math.floor(bytes.length / 2)] ^= 0xff;
   fs.writeFileSync(b.path, bytes);
-  const e = await rejects(restore({ ...opts, file: b.path, yes: true, out }), "state", /does not match its manifest/);
+  const e = await rejectsWith(restore({ ...opts, file: b.path, yes: true, out }), "state", /does not match its manifest/);
   assert.match(e.hint ?? "", /nothing was changed/);
 
   // Through the CLI: exit 1, one line.
@@ -239,9 +227,9 @@ test("restore refuses a tampered backup, a damaged manifest or none: clear error
   bytes[Math.floor(bytes.length / 2)] ^= 0xff;
   fs.writeFileSync(b.path, bytes);
   fs.writeFileSync(b.manifest, "{ not json");
-  await rejects(restore({ ...opts, file: b.path, yes: true, out }), "state", /not valid JSON/);
+  await rejectsWith(restore({ ...opts, file: b.path, yes: true, out }), "state", /not valid JSON/);
   fs.rmSync(b.manifest);
-  await rejects(restore({ ...opts, file: b.path, yes: true, out }), "state", /has no manifest/);
+  await rejectsWith(restore({ ...opts, file: b.path, yes: true, out }), "state", /has no manifest/);
 
   assert.equal(sha256(db), original, "the database was not touched");
   assert.equal(fs.readdirSync(out).filter((f) => f.includes("pre-restore")).length, 0);

@@ -9,8 +9,7 @@ import { down, redo, up } from "../src/commands/migrate.ts";
 import { current, history, status } from "../src/commands/inspect.ts";
 import { resolve, stamp } from "../src/commands/record.ts";
 import { newMigration } from "../src/commands/new.ts";
-import { StrataError } from "../src/errors.ts";
-import { copyCalendar, openDb, tempDir, userSchema, writeFiles } from "./support/cli.ts";
+import { copyCalendar, openDb, rejectsWith, tempDir, userSchema, writeFiles } from "./support/cli.ts";
 
 function setup(t: Parameters<typeof tempDir>[0], files: Record<string, string | Buffer>) {
   const dir = tempDir(t);
@@ -35,17 +34,6 @@ async function tables(t: Parameters<typeof tempDir>[0], file: string): Promise<s
   return rs.rows.map((r) => String(r.name));
 }
 
-async function rejectsWith(p: Promise<unknown>, kind: string, pattern: RegExp): Promise<StrataError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof StrataError, `expected StrataError, got ${e}`);
-    assert.equal(e.kind, kind, e.message);
-    assert.match(e.message, pattern);
-    return e;
-  }
-  assert.fail("expected an error");
-}
 
 test("up applies everything in order, records version rows with checksum, applied_at and duration", async (t) => {
   const { file, opts } = setup(t, THREE);

@@ -7,7 +7,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import { createClient, type Client } from "@libsql/client";
+import { StrataError } from "../../src/errors.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const MAIN = path.join(ROOT, "src/main.ts");
@@ -111,4 +113,17 @@ export function json<T = any>(r: RunResult): T {
   } catch {
     throw new Error(`not JSON (exit ${r.code}):\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   }
+}
+
+/** Awaits `p` and checks it fails with a StrataError of `kind` whose message matches. */
+export async function rejectsWith(p: Promise<unknown>, kind: string, pattern: RegExp): Promise<StrataError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof StrataError, `expected StrataError, got ${e}`);
+    assert.equal(e.kind, kind, e.message);
+    assert.match(e.message, pattern);
+    return e;
+  }
+  assert.fail("expected an error");
 }
