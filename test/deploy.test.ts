@@ -41,7 +41,11 @@ function freePort(): Promise<number> {
 
 /** A project at version 001 (migrated by a child process), with `extra` migrations pending. */
 async function project(t: T, extra: Record<string, string>) {
+  // Registered before tempDir's own cleanup, so it runs first, while the pid file still exists.
+  const pidFile = { path: "" };
+  t.after(() => killPidFile(pidFile.path));
   const dir = tempDir(t);
+  pidFile.path = path.join(dir, "app.pid");
   const mdir = path.join(dir, "migrations");
   writeFiles(mdir, { ...BASE, ...extra });
   const db = path.join(dir, "app.db");
@@ -49,7 +53,7 @@ async function project(t: T, extra: Record<string, string>) {
   const r = await strata(["up", "--to", "001", "--url", db, "--dir", mdir], { cwd: dir });
   assert.equal(r.code, 0, r.stderr);
   const port = await freePort();
-  const env = { PORT: String(port), APP_DB: db, APP_PID_FILE: path.join(dir, "app.pid") };
+  const env = { PORT: String(port), APP_DB: db, APP_PID_FILE: pidFile.path };
   const common = ["--url", db, "--dir", mdir, "--out", out];
   return { dir, mdir, db, out, port, env, common, health: `http://127.0.0.1:${port}/health` };
 }
@@ -73,10 +77,9 @@ function deploy(t: T, args: string[], cwd: string, env: Record<string, string>):
   const result = new Promise<RunResult>((resolve) => child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })));
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL");
+      child.kill("SIGKILL"); // its app, if any, is killed through the pid file (project())
       await result;
     }
-    killPidFile(env.APP_PID_FILE);
   });
   return { pid: child.pid!, result, stderrSoFar: () => stderr, kill: (s) => child.kill(s) };
 }
@@ -239,6 +242,24 @@ export async function down(tx) {
   assert.equal(s.version, "001");
   assert.deepEqual(s.columns, ["id", "name", "verified"]);
   assert.deepEqual(s.rows, ROWS);
+});
+
+test("deploy: the first deploy (no database yet) skips the backup; its rollback removes the database it created", async (t) => {
+  const pidFile = { path: "" };
+  t.after(() => killPidFile(pidFile.path));
+  const dir = tempDir(t);
+  pidFile.path = path.join(dir, "app.pid");
+  const mdir = path.join(dir, "migrations");
+  writeFiles(mdir, { "001_specialists.up.sql": "CREATE TABLE specialists (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n" }); // irreversible, and no verified column
+  const db = path.join(dir, "app.db");
+  const port = await freePort();
+  const r = await deploy(t, ["--url", db, "--dir", mdir, "--health-url", `http://127.0.0.1:${port}/health`, "--health-timeout", "1s", "--json", "--", process.execPath, SERVER], dir, { PORT: String(port), APP_DB: db, APP_PID_FILE: pidFile.path }).result;
+  assert.equal(r.code, 1, r.stderr);
+  const out = json(r);
+  assert.deepEqual(out.steps.map((s: { step: string; outcome: string }) => `${s.step}:${s.outcome}`), ["backup:skipped", "up:ok", "start:ok", "health:failed", "stop:ok", "revert:ok"]);
+  assert.equal(out.state, "pre-deploy");
+  assert.equal(out.revertedBy, "remove");
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith("app.db")), []);
 });
 
 test("deploy: usage errors before anything runs", async (t) => {

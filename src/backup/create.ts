@@ -230,8 +230,9 @@ export async function verifyDump(file: string, expected: Record<string, number>,
   const progress = new Progress(logger, "verify");
   try {
     if (scratchPath) await scratch.execute("PRAGMA journal_mode=OFF");
-    const reader = new DumpReader(file, { onBytes: (bytes) => progress.update(undefined, bytes) });
-    const replayed = await replay(scratch, reader.statements(), { displayUrl: "scratch database" });
+    let rowsLoaded = 0;
+    const reader = new DumpReader(file, { onBytes: (bytes) => progress.update(rowsLoaded, bytes) });
+    const replayed = await replay(scratch, reader.statements(), { displayUrl: "scratch database", onProgress: (_s, rows) => (rowsLoaded = rows) });
     if (!reader.trailer) {
       throw new StrataError("state", `${file} is incomplete: its end marker is missing`, { file, hint: "the dump was cut short; take the backup again" });
     }

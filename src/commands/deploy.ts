@@ -13,7 +13,10 @@
  * pre-deploy state, and the result says so. It never stops between two states.
  */
 import { StrataError, ExitCode, messageOf } from "../errors.ts";
+import fs from "node:fs";
 import process from "node:process";
+import { localPathOf } from "../db/connection.ts";
+import { removeDbFiles as removeDatabaseFiles } from "../backup/files.ts";
 import { requireUrl, resolveSettings } from "../config/settings.ts";
 import { parseDuration } from "../config/duration.ts";
 import { silentLogger, type Logger } from "../output/logger.ts";
@@ -63,7 +66,8 @@ export type DeployState = "deployed" | "pre-deploy" | "unknown";
 export interface DeployResult {
   ok: boolean;
   database: string;
-  command: string;
+  /** The start command as run. */
+  startCommand: string;
   backup: string | null;
   /** Version before the deploy. */
   from: string | null;
@@ -71,8 +75,8 @@ export interface DeployResult {
   to: string | null;
   applied: string[];
   state: DeployState;
-  /** How the database was put back: down, restore, or null. */
-  revertedBy: "down" | "restore" | null;
+  /** How the database was put back: down, restore of the backup, or removal of a database this deploy created. */
+  revertedBy: "down" | "restore" | "remove" | null;
   interrupted: NodeJS.Signals | null;
   failedStep: StepName | null;
   appPid: number | null;
@@ -167,6 +171,10 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     logger,
   };
 
+  // First deploy on a fresh machine: nothing to back up, and "pre-deploy" means no file.
+  const localFile = localPathOf(url);
+  const newDatabase = localFile !== undefined && !fs.existsSync(localFile);
+
   const started = Date.now();
   const command = commandText(options.command);
   const steps: DeployStep[] = [];
@@ -174,7 +182,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const result: DeployResult = {
     ok: false,
     database: redactUrl(url),
-    command,
+    startCommand: command,
     backup: null,
     from: null,
     to: null,
@@ -203,10 +211,14 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     irq.phase = "the backup is running; the database is not changed";
     let t = Date.now();
     try {
-      const b = await backup({ ...base, out: options.out, keep: options.keep, reason: "pre-deploy" });
-      result.backup = b.path;
-      result.from = result.to = b.version;
-      step("backup", "ok", t, b.path);
+      if (newDatabase) {
+        step("backup", "skipped", t, `${localFile} does not exist yet: the pre-deploy state is no database`);
+      } else {
+        const b = await backup({ ...base, out: options.out, keep: options.keep, reason: "pre-deploy" });
+        result.backup = b.path;
+        result.from = result.to = b.version;
+        step("backup", "ok", t, b.path);
+      }
     } catch (e) {
       step("backup", "failed", t, messageOf(e));
       result.failedStep = "backup";
@@ -329,7 +341,14 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
       }
       if (!reverted) {
         const why = irreversible.length > 0 ? `${irreversible.join(", ")} ${irreversible.length === 1 ? "is" : "are"} irreversible; ` : "";
-        if (result.backup === null) {
+        if (newDatabase) {
+          // The database did not exist before this deploy: its pre-deploy state is no file.
+          removeDatabaseFiles(localFile!);
+          result.to = null;
+          result.revertedBy = "remove";
+          reverted = !fs.existsSync(localFile!);
+          step("revert", reverted ? "ok" : "failed", t, `${why}removed ${localFile}, which this deploy created`);
+        } else if (result.backup === null) {
           step("revert", "failed", t, `${why}no backup to restore`);
         } else {
           try {
