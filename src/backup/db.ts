@@ -1,14 +1,11 @@
 /**
- * Database access for backup and restore. The logical dump needs integers as bigint (to tell
- * INTEGER from REAL and keep 64-bit values exact), which src/db/connection.ts does not offer,
- * so these clients are created here with the same error handling.
+ * Database access for backup and restore, through src/db/connection.ts. The logical dump reads
+ * integers as bigint (to tell INTEGER from REAL and keep 64-bit values exact).
  */
 import fs from "node:fs";
-import { createClient, type Client, type Transaction } from "@libsql/client";
+import type { Client, Transaction } from "@libsql/client";
+import { createDbClient } from "../db/connection.ts";
 import { StrataError, messageOf } from "../errors.ts";
-import { describeDbError } from "../db/errors.ts";
-import { isRemoteUrl } from "../config/settings.ts";
-import { redactUrl } from "../output/redact.ts";
 import { quoteIdent } from "./sql-literal.ts";
 
 export type Executor = Pick<Client, "execute"> | Pick<Transaction, "execute">;
@@ -22,16 +19,7 @@ export interface OpenClientOptions {
 
 /** A client for `url` (file:, libsql:, http(s):, ws(s): or :memory:). */
 export function openClient(url: string, options: OpenClientOptions = {}): Client {
-  try {
-    return createClient({
-      url,
-      intMode: options.intMode ?? "bigint",
-      ...(options.authToken ? { authToken: options.authToken } : {}),
-      ...(isRemoteUrl(url) ? {} : { timeout: options.busyTimeoutMs ?? 5000, concurrency: 1 }),
-    });
-  } catch (e) {
-    throw describeDbError(e, redactUrl(url));
-  }
+  return createDbClient(url, { ...options, intMode: options.intMode ?? "bigint" });
 }
 
 /** Opens an existing local database file; a clear error when there is none. */

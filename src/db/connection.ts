@@ -53,24 +53,38 @@ export async function openDatabase(url: string, options: OpenOptions): Promise<D
     }
   }
 
-  const config: Config = { url, intMode: "number" };
+  const client = createDbClient(url, { authToken: options.authToken, busyTimeoutMs: options.busyTimeoutMs, requestTimeoutMs: options.requestTimeoutMs });
+  return wrap(client, displayUrl, remote, localPath, true);
+}
+
+export interface ClientOptions {
+  authToken?: string | undefined;
+  busyTimeoutMs?: number | undefined;
+  requestTimeoutMs?: number | undefined;
+  /** "bigint" keeps INTEGER distinct from REAL and 64-bit values exact (logical dumps). */
+  intMode?: "number" | "bigint";
+}
+
+/**
+ * The one place a @libsql/client is configured: local files get a busy timeout and a single
+ * connection (pragmas hold for the run); remote URLs get a per-request timeout.
+ */
+export function createDbClient(url: string, options: ClientOptions = {}): Client {
+  const config: Config = { url, intMode: options.intMode ?? "number" };
   if (options.authToken) config.authToken = options.authToken;
-  if (remote) {
+  if (isRemoteUrl(url)) {
     // @libsql/client sets no timeout of its own: a hung server would hang strata for ever.
     const ms = options.requestTimeoutMs ?? 30_000;
     config.fetch = (input: Request | string | URL, init?: RequestInit) => fetch(input, { ...init, signal: AbortSignal.timeout(ms) });
   } else {
     config.timeout = options.busyTimeoutMs ?? 5000;
-    // One connection: pragmas (foreign_keys) set on it stay in force for the whole run.
     config.concurrency = 1;
   }
-  let client: Client;
   try {
-    client = createClient(config);
+    return createClient(config);
   } catch (e) {
-    throw describeDbError(e, displayUrl);
+    throw describeDbError(e, redactUrl(url));
   }
-  return wrap(client, displayUrl, remote, localPath, true);
 }
 
 function wrap(client: Client, displayUrl: string, remote: boolean, localPath: string | undefined, exists: boolean): Database {
