@@ -2,10 +2,9 @@
  * Database access for backup and restore, through src/db/connection.ts. The logical dump reads
  * integers as bigint (to tell INTEGER from REAL and keep 64-bit values exact).
  */
-import fs from "node:fs";
 import type { Client, Transaction } from "@libsql/client";
 import { createDbClient } from "../db/connection.ts";
-import { StrataError, messageOf } from "../errors.ts";
+import { messageOf } from "../errors.ts";
 import { quoteIdent } from "./sql-literal.ts";
 
 export type Executor = Pick<Client, "execute"> | Pick<Transaction, "execute">;
@@ -20,14 +19,6 @@ export interface OpenClientOptions {
 /** A client for `url` (file:, libsql:, http(s):, ws(s): or :memory:). */
 export function openClient(url: string, options: OpenClientOptions = {}): Client {
   return createDbClient(url, { ...options, intMode: options.intMode ?? "bigint" });
-}
-
-/** Opens an existing local database file; a clear error when there is none. */
-export function openExistingFile(file: string, options: OpenClientOptions = {}): Client {
-  if (!fs.existsSync(file)) {
-    throw new StrataError("unreachable", `database file ${file} does not exist`, { hint: "check --url (or DATABASE_URL)" });
-  }
-  return openClient(fileUrl(file), options);
 }
 
 export function fileUrl(file: string): string {

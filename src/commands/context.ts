@@ -9,7 +9,6 @@ import { loadStep } from "../script/load.ts";
 import { silentLogger, type Logger } from "../output/logger.ts";
 import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
 import { Engine } from "../runtime/migrator.ts";
-import { reconcile, type Entry } from "../runtime/plan.ts";
 
 export interface CommandOptions extends FlagValues {
   logger?: Logger;
@@ -76,8 +75,4 @@ export async function withSession<T>(options: CommandOptions, access: Access, fn
   } finally {
     session.close();
   }
-}
-
-export function entriesOf(session: Session, applied: Parameters<typeof reconcile>[1]): Entry[] {
-  return reconcile(session.files, applied);
 }
