@@ -332,21 +332,27 @@ export class Engine {
       await this.db.client.migrate(stmts);
       return;
     }
-    if (!this.localPrepared) {
-      // Temp tables (the guard's) in memory: no temp file, no extra fsync per migration.
-      // Enforcement stays off on this single connection (inTransaction sets it too).
-      // (Outside any transaction: SQLite ignores or refuses both inside one.)
-      await this.db.client.execute("PRAGMA temp_store = MEMORY");
-      await this.db.client.execute("PRAGMA foreign_keys = OFF");
-      this.localPrepared = true;
-    }
+    await this.prepareLocal();
     await this.db.client.batch(stmts, "write");
   }
 
   /**
-   * Runs steps in order. On a remote database, consecutive transactional SQL steps travel
-   * together: one request carries several migrations, each still its own transaction with its
-   * version row and guards (BEGIN … COMMIT per migration in one statement sequence).
+   * Local connection set-up, once: temp tables (the guard's) in memory — no temp file, no extra
+   * fsync per migration — and enforcement off on this single connection (inTransaction sets it
+   * too). Outside any transaction: SQLite ignores or refuses both inside one.
+   */
+  private async prepareLocal(): Promise<void> {
+    if (this.db.remote || this.localPrepared) return;
+    await this.db.client.execute("PRAGMA temp_store = MEMORY");
+    await this.db.client.execute("PRAGMA foreign_keys = OFF");
+    this.localPrepared = true;
+  }
+
+  /**
+   * Runs steps in order. Consecutive transactional SQL steps travel together as one statement
+   * sequence in which each migration is still its own transaction with its version row and
+   * guards (BEGIN … COMMIT per migration): one request on a remote database, one call into
+   * SQLite on a local one.
    */
   async runSteps(
     items: PlannedRun[],
@@ -356,7 +362,7 @@ export class Engine {
   ): Promise<StepResult[]> {
     let i = 0;
     while (i < items.length) {
-      const group = this.db.remote ? await this.groupFrom(items, i) : [];
+      const group = await this.groupFrom(items, i);
       if (group.length > 1) {
         onStep?.(i + 1, items.length, items[i]!);
         const done = await this.runGroup(group);
@@ -399,6 +405,7 @@ export class Engine {
    * table says how many committed; those are reported, the rest are left to the caller.
    */
   private async runGroup(group: (PlannedRun & { step: LoadedStep & { kind: "sql" } })[]): Promise<StepResult[]> {
+    await this.prepareLocal();
     const started = performance.now();
     const parts = ["PRAGMA foreign_keys = OFF"];
     const renewal = this.leaseRenewal();
@@ -429,7 +436,7 @@ export class Engine {
         if (!committed) break;
         done.push(result(g.direction === "up" ? "applied" : "reverted", g, lost));
       }
-      if (lost) this.logger.warn(`lost the server's answer for ${group.length} migrations sent together; the version table shows ${done.length} COMMITTED`);
+      if (lost && this.db.remote) this.logger.warn(`lost the server's answer for ${group.length} migrations sent together; the version table shows ${done.length} COMMITTED`);
       return done;
     }
   }
@@ -472,6 +479,24 @@ export class Engine {
           }
         });
         try {
+          // Fast path: the whole transaction as one statement sequence (one call into SQLite,
+          // one request remotely). If it fails it rolls back entirely; the batch form below then
+          // runs it again only to learn which statement failed (and rolls back again).
+          await this.prepareLocal();
+          const text = ["PRAGMA foreign_keys = OFF", "BEGIN IMMEDIATE", ...[...stmts, ...tail].map(inlineStatement), "COMMIT"];
+          try {
+            await this.db.client.executeMultiple(text.join(";\n") + ";");
+            return done();
+          } catch (e) {
+            if (isTransportError(e) && this.db.remote) {
+              // The answer was lost: the version table tells whether the transaction committed.
+              const committed = (await Promise.all(loaded.map((l) => this.committed(l.file, l.direction)))).every(Boolean);
+              this.logger.warn(`lost the server's answer for the single transaction; the version table shows it ${committed ? "COMMITTED" : "did NOT commit"}`);
+              if (committed) return done();
+              throw describeDbError(e, this.db.displayUrl);
+            }
+            if (!this.db.remote) await this.db.client.execute("ROLLBACK").catch(() => undefined);
+          }
           await this.runBatch([...stmts, ...tail]);
         } catch (e) {
           const i = (e as { statementIndex?: number }).statementIndex;
