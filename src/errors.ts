@@ -86,3 +86,7 @@ export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+
+export function firstLine(s: string): string {
+  return s.split("\n")[0]!;
+}

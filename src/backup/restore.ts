@@ -69,6 +69,20 @@ export interface RestoreOutcome {
   rows: number;
 }
 
+/** What the confirmation question shows. */
+function planOf(file: string, manifest: Manifest, target: string, targetExists: boolean, targetVersion: string | null, targetObjects: number): RestorePlan {
+  return {
+    backup: file,
+    backupVersion: manifest.version,
+    backupCreatedAt: manifest.createdAt,
+    backupSource: manifest.source,
+    target,
+    targetExists,
+    targetVersion,
+    targetObjects,
+  };
+}
+
 function checkDigest(digest: Digest, manifest: Manifest, file: string): void {
   if (digest.sha256 === manifest.sha256 && digest.size === manifest.size) return;
   throw new StrataError("state", `backup ${file} does not match its manifest: sha256 ${digest.sha256.slice(0, 12)}… (${digest.size} bytes), manifest says ${manifest.sha256.slice(0, 12)}… (${manifest.size} bytes)`, {
@@ -120,16 +134,7 @@ export async function restoreLocal(ctx: RestoreContext): Promise<RestoreOutcome>
     if (exists) await waitForNoHolders(target, ctx.waitMs, logger);
 
     // 3. Confirmation, 4. safety backup, 5. swap.
-    await ctx.confirm({
-      backup: file,
-      backupVersion: manifest.version,
-      backupCreatedAt: manifest.createdAt,
-      backupSource: manifest.source,
-      target: display,
-      targetExists: exists,
-      targetVersion: before?.version ?? null,
-      targetObjects: before?.objects ?? 0,
-    });
+    await ctx.confirm(planOf(file, manifest, display, exists, before?.version ?? null, before?.objects ?? 0));
     if (exists) {
       safety = await safetyBackup(ctx, before?.readable ?? false);
       await settleTarget(target, ctx.busyTimeoutMs, logger);
@@ -330,16 +335,7 @@ export async function restoreRemote(ctx: RestoreContext): Promise<RestoreOutcome
         hint: "pass --force to replace its contents (a safety backup is taken first); nothing was changed",
       });
     }
-    await ctx.confirm({
-      backup: file,
-      backupVersion: manifest.version,
-      backupCreatedAt: manifest.createdAt,
-      backupSource: manifest.source,
-      target: display,
-      targetExists: true,
-      targetVersion,
-      targetObjects: objects.length,
-    });
+    await ctx.confirm(planOf(file, manifest, display, true, targetVersion, objects.length));
 
     // 3. Safety backup, then clear the target.
     if (objects.length > 0) {

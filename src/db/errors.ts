@@ -2,7 +2,7 @@
  * Turning @libsql/client and network errors into one clear StrataError line. The URL in every
  * message is the redacted one.
  */
-import { StrataError, messageOf } from "../errors.ts";
+import { StrataError, firstLine, messageOf } from "../errors.ts";
 import { redactSecrets } from "../output/redact.ts";
 
 interface LibsqlLike {
@@ -89,8 +89,4 @@ export function describeDbError(e: unknown, displayUrl: string): StrataError {
     });
   }
   return new StrataError("failure", `${firstLine(sqliteMessage(e))} (${displayUrl})`, { cause: e });
-}
-
-function firstLine(s: string): string {
-  return s.split("\n")[0]!;
 }

@@ -12,7 +12,7 @@ import os from "node:os";
 import process from "node:process";
 import path from "node:path";
 import type { InStatement, ResultSet, Transaction } from "@libsql/client";
-import { StrataError, messageOf } from "../errors.ts";
+import { StrataError, firstLine, messageOf } from "../errors.ts";
 import type { Database } from "../db/connection.ts";
 import { describeDbError, isTransportError, sqliteMessage } from "../db/errors.ts";
 import type { Logger } from "../output/logger.ts";
@@ -755,8 +755,4 @@ function processAlive(pid: number): boolean {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function firstLine(s: string): string {
-  return s.split("\n")[0]!;
 }
