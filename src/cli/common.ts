@@ -93,8 +93,8 @@ export async function runVerb<T>(
 export function reportError(command: string, e: unknown, v: { json: boolean; verbose: boolean }, logger: Logger): number {
   const err = e instanceof StrataError ? e : new StrataError("failure", messageOf(e), { cause: e });
   const where = err.where ? `${err.where}: ` : "";
-  logger.error(`${where}${err.message}`);
-  if (err.hint) logger.info(`hint: ${err.hint}`);
+  // One line: what, where, and what to do.
+  logger.error(`${where}${err.message}${err.hint ? ` — ${err.hint}` : ""}`);
   if (v.verbose) {
     const stack = (err.cause instanceof Error ? err.cause.stack : undefined) ?? err.stack;
     if (stack) logger.debug(stack);
