@@ -99,6 +99,9 @@ test("errors: one line with file and line, exit 1, JSON error object; stack only
   assert.equal(e.error.line, 3);
   assert.match(e.error.file, /003_bad\.up\.sql$/);
   assert.match(r.stderr, /003_bad\.up\.sql:3: .*syntax error/);
+  const errorLines = r.stderr.split("\n").filter((l) => / error /.test(l));
+  assert.equal(errorLines.length, 1, "one line: what, where and what to do");
+  assert.match(errorLines[0]!, /003_bad\.up\.sql:3: .* — .*rolled back; fix the statement and run again/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace without --verbose");
   const v = await strata(["up", "--url", "app.db", "--verbose"], { cwd: dir });
   assert.match(v.stderr, /\n\s+at /, "stack trace with --verbose");
