@@ -124,7 +124,7 @@ export class Engine {
   }
 
   /** The version rows and the lock, in one round trip, without creating anything. */
-  async readState(): Promise<DbState> {
+  async readState(attempts?: number): Promise<DbState> {
     if (!this.db.exists) return { applied: [], lock: undefined, initialized: false };
     return this.retryRead(async () => {
       try {
@@ -139,7 +139,7 @@ export class Engine {
         if (NO_TABLE.test(msg)) return this.readWithoutLockTable(e);
         throw this.versionTableError(e);
       }
-    });
+    }, attempts);
   }
 
   /** The lock table may be missing when only the version table exists (created by stamp, say). */
@@ -427,15 +427,8 @@ export class Engine {
       return group.map((g) => result(g.direction === "up" ? "applied" : "reverted", g));
     } catch (e) {
       const lost = isTransportError(e);
-      const state = await this.retryRead(() => this.readState(), 6);
-      const applied = new Map(state.applied.map((r) => [BigInt(r.version), r]));
-      const done: StepResult[] = [];
-      for (const g of group) {
-        const row = applied.get(BigInt(g.file.version));
-        const committed = g.direction === "up" ? row?.checksum === g.file.checksum : row === undefined;
-        if (!committed) break;
-        done.push(result(g.direction === "up" ? "applied" : "reverted", g, lost));
-      }
+      const committed = await this.committedCount(group);
+      const done = group.slice(0, committed).map((g) => result(g.direction === "up" ? "applied" : "reverted", g, lost));
       if (lost && this.db.remote) this.logger.warn(`lost the server's answer for ${group.length} migrations sent together; the version table shows ${done.length} COMMITTED`);
       return done;
     }
@@ -490,7 +483,7 @@ export class Engine {
           } catch (e) {
             if (isTransportError(e) && this.db.remote) {
               // The answer was lost: the version table tells whether the transaction committed.
-              const committed = (await Promise.all(loaded.map((l) => this.committed(l.file, l.direction)))).every(Boolean);
+              const committed = (await this.committedCount(loaded)) === loaded.length;
               this.logger.warn(`lost the server's answer for the single transaction; the version table shows it ${committed ? "COMMITTED" : "did NOT commit"}`);
               if (committed) return done();
               throw describeDbError(e, this.db.displayUrl);
@@ -580,7 +573,7 @@ export class Engine {
       if (failure === "already") return done(direction === "up" ? "already-applied" : "already-reverted");
       if (failure === "lost") {
         // The answer was lost: learn from the version table whether it committed.
-        const committed = await this.committed(file, direction);
+        const committed = (await this.committedCount([{ file, direction }])) === 1;
         this.logger.warn(
           `lost the server's answer for ${file.version}_${file.name} (${direction}); the version table shows it ${committed ? "COMMITTED" : "did NOT commit"}`,
         );
@@ -591,11 +584,17 @@ export class Engine {
     }
   }
 
-  /** Whether `file`'s step is recorded as done, read with retries after a lost response. */
-  private async committed(file: MigrationFile, direction: Direction): Promise<boolean> {
-    const state = await this.retryRead(() => this.readState(), 6);
-    const row = state.applied.find((r) => BigInt(r.version) === BigInt(file.version));
-    return direction === "up" ? row !== undefined && row.checksum === file.checksum : row === undefined;
+  /** How many of `items`, in order, the version table records as done: one read, retried (after a lost answer). */
+  private async committedCount(items: PlannedRun[]): Promise<number> {
+    const state = await this.readState(6);
+    const applied = new Map(state.applied.map((r) => [BigInt(r.version), r]));
+    let n = 0;
+    for (const { file, direction } of items) {
+      const row = applied.get(BigInt(file.version));
+      if (direction === "up" ? row?.checksum !== file.checksum : row !== undefined) break;
+      n++;
+    }
+    return n;
   }
 
   /**
