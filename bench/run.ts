@@ -496,6 +496,17 @@ async function data(): Promise<WorkloadResult> {
   const sqlS = summarize(series["data/dbmate-sql"]!);
   const jsonS = summarize(series["data/strata-ts-json-pages"]!);
   const rate = (s: Summary): number => n / (s.medianMs / 1000);
+  // The row-by-row variants are reported against the set-based SQL, not held to the target.
+  const pagedRow = (workload: string, st: Summary) => ({
+    workload,
+    strata: `${fmtTime(st)} = ${fmtRate(rate(st))}`,
+    reference: `dbmate SQL (row above)`,
+    ratio: ratioCell(st.medianMs, sqlS.medianMs),
+    strataPeak: fmtMb(st.peakMb),
+    referencePeak: fmtMb(sqlS.peakMb),
+    target: "reported (≥ 300,000 rows/s for comparison)",
+    verdict: verdictCell("info", rate(st) >= 300_000 ? "≥ 300k rows/s" : "< 300k rows/s"),
+  });
   const rowsLabel = n.toLocaleString("en-US");
   return {
     series,
@@ -511,26 +522,8 @@ async function data(): Promise<WorkloadResult> {
         target: "≥ 300,000 rows/s",
         verdict: verdictCell(rate(setS) >= 300_000 ? "met" : "missed"),
       },
-      {
-        workload: `the same in pages of 5,000: SELECT, then \`tx.batch\` of keyed UPDATEs`,
-        strata: `${fmtTime(batS)} = ${fmtRate(rate(batS))}`,
-        reference: `dbmate SQL (row above)`,
-        ratio: ratioCell(batS.medianMs, sqlS.medianMs),
-        strataPeak: fmtMb(batS.peakMb),
-        referencePeak: fmtMb(sqlS.peakMb),
-        target: "reported (≥ 300,000 rows/s for comparison)",
-        verdict: verdictCell("info", rate(batS) >= 300_000 ? "≥ 300k rows/s" : "< 300k rows/s"),
-      },
-      {
-        workload: `the same pages, written back with one \`UPDATE … FROM json_each(?)\` per page`,
-        strata: `${fmtTime(jsonS)} = ${fmtRate(rate(jsonS))}`,
-        reference: `dbmate SQL (row above)`,
-        ratio: ratioCell(jsonS.medianMs, sqlS.medianMs),
-        strataPeak: fmtMb(jsonS.peakMb),
-        referencePeak: fmtMb(sqlS.peakMb),
-        target: "reported (≥ 300,000 rows/s for comparison)",
-        verdict: verdictCell("info", rate(jsonS) >= 300_000 ? "≥ 300k rows/s" : "< 300k rows/s"),
-      },
+      pagedRow(`the same in pages of 5,000: SELECT, then \`tx.batch\` of keyed UPDATEs`, batS),
+      pagedRow(`the same pages, written back with one \`UPDATE … FROM json_each(?)\` per page`, jsonS),
     ],
   };
 }
