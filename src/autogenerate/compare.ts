@@ -319,25 +319,28 @@ function noteRenameCandidates(table: string, dropped: Column[], added: Column[],
   );
 }
 
-/** Index ops for one table: an index whose SQL changed is dropped and recreated. */
-function indexOps(table: string, from: Schema, to: Schema): TableOp[] {
-  const same = (a: Index, b: Index | undefined) => b !== undefined && normalizeSql(a.sql) === normalizeSql(b.sql);
-  const fromIdx = from.indexes.filter((i) => sameName(i.table, table));
-  const toIdx = to.indexes.filter((i) => sameName(i.table, table));
+/**
+ * Objects of one table present on one side only, or whose SQL changed (dropped and recreated):
+ * names to drop, then names to create.
+ */
+function changedObjects<T extends { name: string; table: string; sql: string }>(table: string, from: T[], to: T[]): [string[], string[]] {
+  const same = (a: T, b: T | undefined) => b !== undefined && normalizeSql(a.sql) === normalizeSql(b.sql);
+  const mine = (xs: T[]) => xs.filter((x) => sameName(x.table, table));
   return [
-    ...fromIdx.filter((i) => !same(i, byName(to.indexes, i.name))).map((i) => ({ kind: "dropIndex" as const, index: i.name })),
-    ...toIdx.filter((i) => !same(i, byName(from.indexes, i.name))).map((i) => ({ kind: "createIndex" as const, index: i.name })),
+    mine(from).filter((x) => !same(x, byName(to, x.name))).map((x) => x.name),
+    mine(to).filter((x) => !same(x, byName(from, x.name))).map((x) => x.name),
   ];
 }
 
+/** Index ops for one table: an index whose SQL changed is dropped and recreated. */
+function indexOps(table: string, from: Schema, to: Schema): TableOp[] {
+  const [drop, create] = changedObjects<Index>(table, from.indexes, to.indexes);
+  return [...drop.map((index) => ({ kind: "dropIndex" as const, index })), ...create.map((index) => ({ kind: "createIndex" as const, index }))];
+}
+
 function triggerOps(table: string, from: Schema, to: Schema): TableOp[] {
-  const same = (a: Trigger, b: Trigger | undefined) => b !== undefined && normalizeSql(a.sql) === normalizeSql(b.sql);
-  const fromTrg = from.triggers.filter((t) => sameName(t.table, table));
-  const toTrg = to.triggers.filter((t) => sameName(t.table, table));
-  return [
-    ...fromTrg.filter((t) => !same(t, byName(to.triggers, t.name))).map((t) => ({ kind: "dropTrigger" as const, trigger: t.name })),
-    ...toTrg.filter((t) => !same(t, byName(from.triggers, t.name))).map((t) => ({ kind: "createTrigger" as const, trigger: t.name })),
-  ];
+  const [drop, create] = changedObjects<Trigger>(table, from.triggers, to.triggers);
+  return [...drop.map((trigger) => ({ kind: "dropTrigger" as const, trigger })), ...create.map((trigger) => ({ kind: "createTrigger" as const, trigger }))];
 }
 
 function compareViews(from: Schema, to: Schema): ViewOp[] {
