@@ -6,6 +6,7 @@ import { blockingProblems, currentVersion, isApplied, reconcile, resolveRevision
 import type { StepResult } from "../runtime/migrator.ts";
 import { loadStep, type Direction } from "../script/load.ts";
 import type { MigrationFile } from "../script/discover.ts";
+import type { AppliedRow } from "../runtime/store.ts";
 import { withSession, type CommandOptions, type Session } from "./context.ts";
 
 export interface MigrateOptions extends CommandOptions {
@@ -65,10 +66,7 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
     // no fsync), and every step is loaded — validated — before the database is written.
     // Remote: take the lock at once; the lock batch reads the state too (round trips).
     if (!s.db.remote) {
-      const preview = reconcile(s.files, (await s.engine.readState()).applied);
-      const problem = blockingProblems(preview);
-      if (problem) throw problem;
-      const planned = planSteps(command, preview, options);
+      const { entries: preview, ordered: planned } = planRun(command, s.files, (await s.engine.readState()).applied, options);
       for (const p of planned) await loadStep(p.entry.file!, p.direction);
       if (planned.length === 0) {
         const at = currentVersion(preview) ?? null;
@@ -82,17 +80,16 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
     const entries: Entry[] = reconcile(s.files, state.applied);
     const from = currentVersion(entries) ?? null;
     try {
-      const problem = blockingProblems(entries);
-      if (problem) throw problem;
-      const ordered = planSteps(command, entries, options);
+      const { ordered } = planRun(command, s.files, state.applied, options);
       plan = await Promise.all(ordered.map((p) => describeStep(p.entry, p.direction, false)));
       if (lock.waited && ordered.length === 0) s.logger.info("another runner applied the migrations while this one waited for the lock");
-      if (options.singleTransaction && command !== "redo" && ordered.length > 0) {
-        s.logger.info(`${command === "up" ? "applying" : "reverting"} ${ordered.length} migration(s) in one transaction`);
-        steps.push(...(await s.engine.runAll(ordered.map((p) => ({ file: p.entry.file!, direction: p.direction })))));
-      }
-      if (!options.singleTransaction || command === "redo") {
-        const items = ordered.map((p) => ({ file: p.entry.file!, direction: p.direction }));
+      const items = ordered.map((p) => ({ file: p.entry.file!, direction: p.direction }));
+      if (options.singleTransaction && command !== "redo") {
+        if (items.length > 0) {
+          s.logger.info(`${command === "up" ? "applying" : "reverting"} ${items.length} migration(s) in one transaction`);
+          steps.push(...(await s.engine.runAll(items)));
+        }
+      } else {
         await s.engine.runSteps(
           items,
           (i, total, item) => s.logger.progress(i, total, `${item.direction === "up" ? "applying" : "reverting"} ${item.file.version}_${item.file.name}`),
@@ -126,7 +123,7 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
 }
 
 /** The version the database is at after `steps` ran from `entries`: no extra round trip. */
-function versionAfter(entries: Entry[], steps: StepResult[]): string | null {
+function versionAfter(entries: Entry[], steps: { version: string; direction: Direction }[]): string | null {
   const applied = new Set(entries.filter(isApplied).map((e) => e.version));
   for (const s of steps) {
     if (s.direction === "up") applied.add(s.version);
@@ -154,6 +151,14 @@ function validateStep(step: number | undefined): void {
 interface OrderedStep {
   entry: Entry;
   direction: Direction;
+}
+
+/** Files + version rows → the entries and the ordered steps; throws what forbids the run. */
+function planRun(command: "up" | "down" | "redo", files: MigrationFile[], applied: AppliedRow[], options: MigrateOptions): { entries: Entry[]; ordered: OrderedStep[] } {
+  const entries = reconcile(files, applied);
+  const problem = blockingProblems(entries);
+  if (problem) throw problem;
+  return { entries, ordered: planSteps(command, entries, options) };
 }
 
 /** Decides which migrations run, in order. Pure apart from its errors. */
@@ -224,19 +229,10 @@ async function describeStep(entry: Entry, direction: Direction, withSql: boolean
 /** Plans without writing anything: not even strata's own tables are created. */
 async function dryRun(command: "up" | "down" | "redo", options: MigrateOptions): Promise<MigrateResult> {
   return withSession(options, { write: false }, async (s: Session) => {
-    const state = await s.engine.readState();
-    const entries = reconcile(s.files, state.applied);
-    const problem = blockingProblems(entries);
-    if (problem) throw problem;
-    const ordered = planSteps(command, entries, options);
+    const { entries, ordered } = planRun(command, s.files, (await s.engine.readState()).applied, options);
     const plan = await Promise.all(ordered.map((p) => describeStep(p.entry, p.direction, true)));
     const from = currentVersion(entries) ?? null;
-    let to = from;
-    if (command === "up" && ordered.length > 0) to = ordered[ordered.length - 1]!.entry.version;
-    if (command === "down" && ordered.length > 0) {
-      const lastReverted = entries.indexOf(ordered[ordered.length - 1]!.entry);
-      to = entries.slice(0, lastReverted).filter(isApplied).pop()?.version ?? null;
-    }
+    const to = versionAfter(entries, ordered.map((p) => ({ version: p.entry.version, direction: p.direction })));
     return { command, database: s.db.displayUrl, dryRun: true, from, to, plan, steps: [], waitedForLock: false };
   });
 }
