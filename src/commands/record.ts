@@ -2,9 +2,10 @@
  * stamp, resolve and unlock: commands that change what strata has recorded, never the schema.
  */
 import type { InStatement } from "@libsql/client";
-import { StrataError, messageOf } from "../errors.ts";
+import { StrataError } from "../errors.ts";
 import { currentVersion, reconcile, resolveRevision } from "../runtime/plan.ts";
 import type { LockRow } from "../runtime/store.ts";
+import type { DbState } from "../runtime/migrator.ts";
 import { withSession, type CommandOptions } from "./context.ts";
 
 export interface StampOptions extends CommandOptions {
@@ -29,36 +30,37 @@ export interface StampResult {
  */
 export async function stamp(options: StampOptions): Promise<StampResult> {
   return withSession(options, { write: !options.dryRun }, async (s) => {
-    const started = performance.now();
-    const state = options.dryRun ? await s.engine.readState() : (await s.engine.lock("stamp")).state;
-    try {
+    /** Which records change to put the database at the revision. */
+    const planStamp = (state: DbState) => {
       const entries = reconcile(s.files, state.applied);
-      const from = currentVersion(entries) ?? null;
       const target = resolveRevision(options.revision, entries);
-      const stmts: InStatement[] = [];
+      const statements: InStatement[] = [];
       const added: string[] = [];
       const removed: string[] = [];
       entries.forEach((e, i) => {
         const want = i <= target && e.file !== undefined;
-        if (want && (e.state !== "applied")) {
-          stmts.push(s.engine.store.stampApplied(e.version, e.name, e.file!.checksum));
+        if (want && e.state !== "applied") {
+          statements.push(s.engine.store.stampApplied(e.version, e.name, e.file!.checksum));
           added.push(e.version);
         } else if (!want && e.row) {
-          stmts.push(s.engine.store.deleteApplied(e.row.version));
+          statements.push(s.engine.store.deleteApplied(e.row.version));
           removed.push(e.version);
         }
       });
-      const to = target >= 0 ? entries[target]!.version : null;
-      if (!options.dryRun) {
-        if (stmts.length > 0) await s.db.client.batch(stmts, "write");
-        await s.engine.unlockAndLog({ command: `stamp ${options.revision}`, versions: [...added, ...removed], result: "ok", durationMs: performance.now() - started });
-        s.logger.info(`stamped ${to ?? "base"}: recorded ${added.length}, removed ${removed.length}; no migration was run`);
-      }
-      return { database: s.db.displayUrl, dryRun: Boolean(options.dryRun), from, to, added, removed };
-    } catch (e) {
-      if (!options.dryRun) await s.engine.unlockAndLog({ command: "stamp", versions: [], result: "error", durationMs: performance.now() - started, message: messageOf(e) });
-      throw e;
-    }
+      const result: StampResult = {
+        database: s.db.displayUrl,
+        dryRun: Boolean(options.dryRun),
+        from: currentVersion(entries) ?? null,
+        to: target >= 0 ? entries[target]!.version : null,
+        added,
+        removed,
+      };
+      return { result, statements, log: { command: `stamp ${options.revision}`, versions: [...added, ...removed] } };
+    };
+    if (options.dryRun) return planStamp(await s.engine.readState()).result;
+    const r = await s.engine.recordUnderLock("stamp", async (state) => planStamp(state));
+    s.logger.info(`stamped ${r.to ?? "base"}: recorded ${r.added.length}, removed ${r.removed.length}; no migration was run`);
+    return r;
   });
 }
 
@@ -70,6 +72,7 @@ export interface ResolveOptions extends CommandOptions {
 export interface ResolveResult {
   database: string;
   version: string;
+  name: string;
   recordedAs: "applied" | "reverted";
   previousState: string;
 }
@@ -81,9 +84,7 @@ export interface ResolveResult {
  */
 export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
   return withSession(options, { write: true }, async (s) => {
-    const started = performance.now();
-    const { state } = await s.engine.lock("resolve");
-    try {
+    const r = await s.engine.recordUnderLock("resolve", async (state) => {
       const entries = reconcile(s.files, state.applied);
       const entry = entries[resolveRevision(options.version, entries)];
       if (!entry) throw new StrataError("usage", `revision ${options.version} names no migration`);
@@ -96,17 +97,17 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
       if (entry.state === "pending" && options.as === "reverted") {
         throw new StrataError("usage", `${entry.version} is not recorded in the database`);
       }
-      const stmt = options.as === "applied"
+      const statement = options.as === "applied"
         ? s.engine.store.stampApplied(entry.version, entry.name, entry.file!.checksum)
         : s.engine.store.deleteApplied(entry.row!.version);
-      await s.db.client.batch([stmt], "write");
-      await s.engine.unlockAndLog({ command: `resolve --${options.as}`, versions: [entry.version], result: "ok", durationMs: performance.now() - started });
-      s.logger.info(`recorded ${entry.version}_${entry.name} as ${options.as} (was ${entry.state})`);
-      return { database: s.db.displayUrl, version: entry.version, recordedAs: options.as, previousState: entry.state };
-    } catch (e) {
-      await s.engine.unlockAndLog({ command: "resolve", versions: [], result: "error", durationMs: performance.now() - started, message: messageOf(e) });
-      throw e;
-    }
+      return {
+        result: { database: s.db.displayUrl, version: entry.version, recordedAs: options.as, previousState: entry.state, name: entry.name },
+        statements: [statement],
+        log: { command: `resolve --${options.as}`, versions: [entry.version] },
+      };
+    });
+    s.logger.info(`recorded ${r.version}_${r.name} as ${r.recordedAs} (was ${r.previousState})`);
+    return r;
   });
 }
 

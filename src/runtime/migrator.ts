@@ -277,6 +277,32 @@ export class Engine {
     }
   }
 
+  /**
+   * For commands that only change strata's records (stamp, resolve): runs `fn` under the run
+   * lock; the statements it returns, the unlock and the audit row commit in one batch. On
+   * failure the lock is released and the error logged.
+   */
+  async recordUnderLock<T>(
+    command: string,
+    fn: (state: DbState) => Promise<{ result: T; statements: InStatement[]; log: { command: string; versions: string[] } }>,
+  ): Promise<T> {
+    const started = performance.now();
+    const { state } = await this.lock(command);
+    try {
+      const { result, statements, log } = await fn(state);
+      const entry: LogEntry = { ...log, result: "ok", durationMs: performance.now() - started };
+      try {
+        await this.db.client.batch([...statements, this.store.releaseLock(this.me), this.store.appendLog(this.me, entry)], "write");
+      } catch (e) {
+        throw describeDbError(e, this.db.displayUrl);
+      }
+      return result;
+    } catch (e) {
+      await this.unlockAndLog({ command, versions: [], result: "error", durationMs: performance.now() - started, message: messageOf(e) });
+      throw e;
+    }
+  }
+
   /** Releases the lock without a log entry (nothing was attempted). Never throws. */
   async unlock(): Promise<void> {
     try {
