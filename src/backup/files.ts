@@ -104,10 +104,10 @@ export async function copyHashed(src: string, dest: string, onBytes?: (bytes: nu
 }
 
 /** Writes a small file atomically: temp in the same folder, fsync, rename, fsync the folder. */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
+export async function writeFileAtomic(file: string, data: string, mode = FILE_MODE): Promise<void> {
   const tmp = tempPathFor(file);
   try {
-    await fs.promises.writeFile(tmp, data, { flag: "wx", mode: FILE_MODE });
+    await fs.promises.writeFile(tmp, data, { flag: "wx", mode });
     await fsyncFile(tmp);
     await fs.promises.rename(tmp, file);
   } catch (e) {

@@ -5,7 +5,6 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import process from "node:process";
 import { StrataError, messageOf } from "../errors.ts";
 import { resolveSettings } from "../config/settings.ts";
 import { openDatabase, type Database } from "../db/connection.ts";
@@ -18,6 +17,7 @@ import { blockingProblems, currentVersion, reconcile } from "../runtime/plan.ts"
 import { Store } from "../runtime/store.ts";
 import { compareSchemas, introspect, renderMigration, renderSchema, summarize, type Schema } from "../autogenerate/index.ts";
 import { newMigration, type NewResult } from "./new.ts";
+import { writeFileAtomic } from "../backup/files.ts";
 import { stamp } from "./record.ts";
 import { withSession, type CommandOptions } from "./context.ts";
 
@@ -147,15 +147,10 @@ export interface DumpResult {
 export async function schemaDump(options: CommandOptions & { out?: string | undefined }): Promise<DumpResult> {
   return withSession(options, { write: false, needFiles: false }, async (s) => {
     const sql = renderSchema(await schemaOf(s.db, s.settings.table));
-    if (options.out) writeAtomically(options.out, sql);
+    // A schema dump is for code review, not a secret: ordinary file mode.
+    if (options.out) await writeFileAtomic(path.resolve(options.out), sql, 0o644);
     return { database: s.db.displayUrl, sql, out: options.out ? path.resolve(options.out) : null };
   });
-}
-
-export function writeAtomically(file: string, content: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
 }
 
 export interface InitResult extends NewResult {
