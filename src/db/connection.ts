@@ -41,7 +41,7 @@ export function localPathOf(url: string): string | undefined {
 export async function openDatabase(url: string, options: OpenOptions): Promise<Database> {
   const displayUrl = redactUrl(url);
   const remote = isRemoteUrl(url);
-  if (url === ":memory:") return wrap(createClient({ url: ":memory:" }), displayUrl, false, undefined, true);
+  if (url === ":memory:") return wrap(createDbClient(":memory:"), displayUrl, false, undefined, true);
 
   const localPath = localPathOf(url);
   if (localPath !== undefined) {
@@ -49,7 +49,7 @@ export async function openDatabase(url: string, options: OpenOptions): Promise<D
     if (!exists && !options.create) {
       // A read-only command on a database that does not exist yet: answer as for an empty one
       // instead of creating a file behind the user's back.
-      return wrap(createClient({ url: ":memory:" }), displayUrl, false, localPath, false);
+      return wrap(createDbClient(":memory:"), displayUrl, false, localPath, false);
     }
   }
 
