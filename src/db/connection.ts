@@ -9,6 +9,7 @@ import { StrataError } from "../errors.ts";
 import { isRemoteUrl } from "../config/settings.ts";
 import { redactUrl } from "../output/redact.ts";
 import { describeDbError } from "./errors.ts";
+import { resolveLocalhostSubdomains } from "./localhost.ts";
 
 export interface Database {
   readonly client: Client;
@@ -73,6 +74,7 @@ export function createDbClient(url: string, options: ClientOptions = {}): Client
   const config: Config = { url, intMode: options.intMode ?? "number" };
   if (options.authToken) config.authToken = options.authToken;
   if (isRemoteUrl(url)) {
+    resolveLocalhostSubdomains(url);
     // @libsql/client sets no timeout of its own: a hung server would hang strata for ever.
     const ms = options.requestTimeoutMs ?? 30_000;
     config.fetch = (input: Request | string | URL, init?: RequestInit) => fetch(input, { ...init, signal: AbortSignal.timeout(ms) });
