@@ -10,6 +10,7 @@ import type { Logger } from "../output/logger.ts";
 import * as render from "./render.ts";
 import { versionLine } from "../build-info.ts";
 import { backup, deploy, restore } from "./ops-commands.ts";
+import { lint } from "./safety-commands.ts";
 
 const schemaOption = option({ type: optional(string), long: "schema", description: "declarative schema file (default ./schema.sql) [env STRATA_SCHEMA]" });
 
@@ -273,6 +274,7 @@ export function buildCli() {
       backup,
       restore,
       deploy,
+      lint,
     },
   });
 }

@@ -101,7 +101,8 @@ function parseSqlFile(file: string, bytes: Buffer): SqlStep {
     throw e;
   }
   for (const d of split.directives) {
-    if (!KNOWN_DIRECTIVES.has(d)) {
+    // lint-ignore directives are read by `strata lint` (src/lint/findings.ts).
+    if (!KNOWN_DIRECTIVES.has(d) && !d.startsWith("lint-ignore")) {
       throw new StrataError("migrations", `unknown directive "-- strata:${d}"`, {
         file,
         hint: `known directives: ${[...KNOWN_DIRECTIVES].map((k) => "strata:" + k).join(", ")}`,
