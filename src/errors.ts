@@ -12,6 +12,8 @@ export const ExitCode = {
   pending: 3,
   unreachable: 4,
   lockTimeout: 5,
+  /** strata fleet: one or more targets did not reach the goal (the others may have). */
+  fleetIncomplete: 6,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

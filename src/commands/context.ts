@@ -14,6 +14,18 @@ export interface CommandOptions extends FlagValues {
   logger?: Logger;
   /** Wait up to this long for the database to answer before running (--wait). */
   waitMs?: number | undefined;
+  /**
+   * Run against this already-open database instead of resolving and opening one: a fleet run
+   * keeps one connection per database across its commands. The caller closes it.
+   */
+  opened?: OpenedDatabase | undefined;
+}
+
+/** A database opened by the caller, with its settings and the migration files read once. */
+export interface OpenedDatabase {
+  settings: Settings;
+  db: Database;
+  files: MigrationFile[];
 }
 
 export interface Session {
@@ -42,6 +54,7 @@ export interface Access {
 
 export async function openSession(options: CommandOptions, access: Access): Promise<Session> {
   const logger = options.logger ?? silentLogger;
+  if (options.opened) return borrowedSession(options.opened, logger);
   const settings = resolveSettings(options);
   const url = requireUrl(settings);
   const files = access.needFiles === false ? [] : discoverMigrations(settings.dir);
@@ -65,6 +78,11 @@ export async function openSession(options: CommandOptions, access: Access): Prom
   }
   logger.debug(`database ${db.displayUrl} (url from ${settings.sources.url}), migrations ${settings.dir}, table ${settings.table}`);
   return { settings, db, engine, files, logger, close: () => db.close() };
+}
+
+function borrowedSession({ settings, db, files }: OpenedDatabase, logger: Logger): Session {
+  const engine = new Engine({ db, table: settings.table, logger, lockTimeoutMs: settings.lockTimeoutMs });
+  return { settings, db, engine, files, logger, close: () => {} };
 }
 
 /** Runs `fn` with a session and always closes it. */

@@ -34,6 +34,8 @@ export interface Settings {
   schema: string;
   lockTimeoutMs: number;
   configFile: string | undefined;
+  /** strata.toml's fleet targets: `targets = "FILE"` or `[[fleet]]` entries (strata fleet). */
+  fleet: FleetConfig | undefined;
   sources: Record<"url" | "authToken" | "dir" | "table" | "schema" | "lockTimeout", Source>;
 }
 
@@ -57,9 +59,34 @@ export const ENV = {
   lockTimeout: ["STRATA_LOCK_TIMEOUT"],
 } as const;
 
-const CONFIG_KEYS = ["url", "auth_token_file", "dir", "table", "schema", "lock_timeout"] as const;
+const CONFIG_KEYS = ["url", "auth_token_file", "dir", "table", "schema", "lock_timeout", "targets"] as const;
 type ConfigKey = (typeof CONFIG_KEYS)[number];
-type ConfigFile = Partial<Record<ConfigKey, string>>;
+type ConfigFile = Partial<Record<ConfigKey, string>> & { fleet?: FleetEntry[] };
+
+/** One `[[fleet]]` table: a database URL and, optionally, its own token file. */
+export interface FleetEntry {
+  url: string;
+  tokenFile?: string | undefined;
+}
+
+/** Where strata.toml says the fleet's targets are; paths are resolved against the config's folder. */
+export type FleetConfig = { configFile: string } & ({ targetsFile: string } | { entries: FleetEntry[] });
+
+const FLEET_KEYS = ["url", "auth_token_file"];
+
+function readFleetTables(value: unknown, file: string): FleetEntry[] {
+  const bad = (why: string) => new StrataError("config", `[[fleet]] ${why}`, { file, hint: 'each [[fleet]] table takes url = "…" and optionally auth_token_file = "…"' });
+  if (!Array.isArray(value)) throw bad("must be an array of tables ([[fleet]])");
+  return value.map((t: unknown, i) => {
+    if (typeof t !== "object" || t === null) throw bad(`entry ${i + 1} is not a table`);
+    const unknown = Object.keys(t).find((k) => !FLEET_KEYS.includes(k));
+    if (unknown !== undefined) throw bad(`entry ${i + 1}: unknown key "${unknown}"`);
+    const { url, auth_token_file: tokenFile } = t as Record<string, unknown>;
+    if (typeof url !== "string" || url.trim() === "") throw bad(`entry ${i + 1} needs url = "…"`);
+    if (tokenFile !== undefined && typeof tokenFile !== "string") throw bad(`entry ${i + 1}: auth_token_file must be a string`);
+    return { url, tokenFile };
+  });
+}
 
 function fromEnv(env: NodeJS.ProcessEnv, names: readonly string[]): string | undefined {
   for (const name of names) {
@@ -87,10 +114,14 @@ function readConfigFile(file: string): ConfigFile {
   }
   const out: ConfigFile = {};
   for (const [key, value] of Object.entries(data)) {
+    if (key === "fleet") {
+      out.fleet = readFleetTables(value, file);
+      continue;
+    }
     if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
       throw new StrataError("config", `unknown key "${key}" in config file`, {
         file,
-        hint: `known keys: ${CONFIG_KEYS.join(", ")}`,
+        hint: `known keys: ${CONFIG_KEYS.join(", ")}, [[fleet]]`,
       });
     }
     if (typeof value !== "string" && typeof value !== "number") {
@@ -172,6 +203,13 @@ export function resolveSettings(flags: FlagValues, options: ResolveOptions = {})
     });
   }
 
+  if (config.targets !== undefined && config.fleet !== undefined) {
+    throw new StrataError("config", "both targets = … and [[fleet]] tables in config file", { file: configFile, hint: "keep one of them" });
+  }
+  let fleet: FleetConfig | undefined;
+  if (config.targets !== undefined) fleet = { configFile: configFile!, targetsFile: path.resolve(configDir, config.targets) };
+  else if (config.fleet !== undefined) fleet = { configFile: configFile!, entries: config.fleet };
+
   const authToken = resolveAuthToken(flags, env, config, configDir, cwd, sources);
   registerSecret(authToken);
   const normalized = url.value === undefined ? undefined : normalizeUrl(url.value, url.base);
@@ -185,6 +223,7 @@ export function resolveSettings(flags: FlagValues, options: ResolveOptions = {})
     schema: path.resolve(schema.base, schema.value!),
     lockTimeoutMs: parseDuration(lockTimeout.value!, "lock timeout"),
     configFile,
+    fleet,
     sources,
   };
 }
