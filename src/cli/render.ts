@@ -5,7 +5,7 @@ import type { ResolveResult, StampResult, UnlockResult } from "../commands/recor
 import type { NewResult } from "../commands/new.ts";
 import type { AutogenerateResult, CheckResult } from "../commands/schema.ts";
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   if (rows.length === 0) return "";
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");

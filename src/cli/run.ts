@@ -8,6 +8,7 @@ import { ExitCode } from "../errors.ts";
 const REV_VERBS = new Set(["up", "upgrade", "down", "downgrade", "stamp"]);
 
 export function normalizeArgv(argv: string[]): string[] {
+  if (argv[0] === "fleet" && (argv[1] === "up" || argv[1] === "down")) return [argv[0], ...normalizeArgv(argv.slice(1))];
   if (!REV_VERBS.has(argv[0] ?? "")) return argv;
   return argv.map((arg, i) => (i > 0 && /^[+-]\d+$/.test(arg) && argv[i - 1] !== "--step" ? `--to=${arg}` : arg));
 }
