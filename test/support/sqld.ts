@@ -33,6 +33,8 @@ export interface SqldOptions {
   primaryGrpcUrl?: string;
   /** Extra command-line arguments. */
   args?: string[];
+  /** The JWT key pair to use (a replica shares its primary's `keys`); default a new one. */
+  keys?: crypto.KeyPairKeyObjectResult;
 }
 
 export interface Database {
@@ -51,6 +53,8 @@ export interface Sqld {
   token: string;
   /** Signs a token with the server's key; `exp` in seconds since the epoch. */
   sign(claims?: Record<string, unknown>): string;
+  /** The Ed25519 key pair tokens are signed with. */
+  keys: crypto.KeyPairKeyObjectResult;
   /** The gRPC address replicas connect to (with `grpc: true`). */
   grpcUrl: string | undefined;
   /** With namespaces: creates one through the admin API and returns its URL. */
@@ -91,7 +95,8 @@ export async function startSqld(options: SqldOptions = {}): Promise<Sqld> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-sqld-"));
   const dbPath = path.join(dir, "data");
   const auth = options.auth ?? true;
-  const { publicKey, privateKey } = crypto.generateKeyPairSync("ed25519");
+  const keys = options.keys ?? crypto.generateKeyPairSync("ed25519");
+  const { publicKey, privateKey } = keys;
   const keyFile = path.join(dir, "jwt.pem");
   fs.writeFileSync(keyFile, publicKey.export({ type: "spki", format: "pem" }));
   const sign = (claims: Record<string, unknown> = {}): string => {
@@ -153,6 +158,7 @@ export async function startSqld(options: SqldOptions = {}): Promise<Sqld> {
     dbPath,
     token,
     sign,
+    keys,
     grpcUrl: grpcPort ? `http://127.0.0.1:${grpcPort}` : undefined,
     createNamespace,
     namespaceUrl,
