@@ -10,7 +10,7 @@ import type { Logger } from "../output/logger.ts";
 import * as render from "./render.ts";
 import { versionLine } from "../build-info.ts";
 import { backup, deploy, restore } from "./ops-commands.ts";
-import { lint } from "./safety-commands.ts";
+import { lint, rehearse } from "./safety-commands.ts";
 import { fleet } from "./fleet-commands.ts";
 
 const schemaOption = option({ type: optional(string), long: "schema", description: "declarative schema file (default ./schema.sql) [env STRATA_SCHEMA]" });
@@ -276,6 +276,7 @@ export function buildCli() {
       restore,
       deploy,
       lint,
+      rehearse,
       fleet,
     },
   });

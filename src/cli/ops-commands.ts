@@ -76,6 +76,7 @@ export const deploy = command({
     stopCmd: option({ type: optional(string), long: "stop-cmd", description: "shell command that stops the app on failure (besides the process strata started)" }),
     stopTimeout: option({ type: optional(string), long: "stop-timeout", description: "grace between SIGTERM and SIGKILL for the app strata started (default 10s)" }),
     rollbackCmd: option({ type: optional(string), long: "rollback-cmd", description: "shell command run after the database was put back (e.g. start the previous release)" }),
+    rehearse: flag({ long: "rehearse", description: "first run `strata rehearse` on a copy; stop before any change if it fails" }),
     command: restPositionals({ type: string, displayName: "COMMAND", description: "after --: the command that starts the app (one argument is shell text)" }),
   },
   handler: (a) =>
@@ -92,6 +93,7 @@ export const deploy = command({
         stopCmd: a.stopCmd,
         stopTimeout: a.stopTimeout,
         rollbackCmd: a.rollbackCmd,
+        rehearse: a.rehearse,
         handleSignals: true,
       });
     }, renderDeploy, (r) => r.exitCode),

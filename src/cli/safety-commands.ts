@@ -6,6 +6,7 @@ import { command, flag, oneOf, option, optional, positional, string } from "cmd-
 import { ExitCode } from "../errors.ts";
 import { commandOptions, commonArgs, runVerb } from "./common.ts";
 import { renderLint, renderLintGithub } from "../lint/render.ts";
+import { renderRehearse } from "../rehearse/render.ts";
 
 export const lint = command({
   name: "lint",
@@ -22,4 +23,18 @@ export const lint = command({
       const { lint } = await import("../commands/lint.ts");
       return lint({ ...commandOptions(a, logger), range: a.range, all: a.all, base: a.base });
     }, (r) => (a.format === "github" ? renderLintGithub(r) : renderLint(r)), (r) => (r.ok ? ExitCode.ok : ExitCode.failure)),
+});
+
+export const rehearse = command({
+  name: "rehearse",
+  description: "Try the pending migrations on a copy of the database (never the original): apply, check integrity, revert with the downs, apply again, and report times, rows and rebuilds",
+  args: {
+    ...commonArgs,
+    keepCopy: option({ type: optional(string), long: "keep-copy", description: "keep the rehearsed copy in this folder (default: a temporary folder, removed)" }),
+  },
+  handler: (a) =>
+    runVerb("rehearse", a, async (logger) => {
+      const { rehearse } = await import("../commands/rehearse.ts");
+      return rehearse({ ...commandOptions(a, logger), keepCopy: a.keepCopy });
+    }, renderRehearse, (r) => (r.ok ? ExitCode.ok : ExitCode.failure)),
 });

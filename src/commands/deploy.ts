@@ -25,6 +25,7 @@ import { discoverMigrations } from "../script/discover.ts";
 import { backup } from "./backup.ts";
 import { down, up } from "./migrate.ts";
 import { restore } from "./restore.ts";
+import { rehearse } from "./rehearse.ts";
 import type { CommandOptions } from "./context.ts";
 import { AppProcess, commandText, describeExit, exitStatus, runShell, waitHealthy } from "../backup/process.ts";
 
@@ -45,9 +46,11 @@ export interface DeployOptions extends CommandOptions {
   /** Handle SIGINT/SIGTERM (the CLI does). Library callers can pass `signal` instead. */
   handleSignals?: boolean;
   signal?: AbortSignal;
+  /** First rehearse the pending migrations on a copy; a failed rehearsal stops the deploy before anything changes. */
+  rehearse?: boolean | undefined;
 }
 
-export type StepName = "backup" | "up" | "start" | "health" | "run" | "stop" | "stop-cmd" | "revert" | "rollback-cmd";
+export type StepName = "rehearse" | "backup" | "up" | "start" | "health" | "run" | "stop" | "stop-cmd" | "revert" | "rollback-cmd";
 export type StepOutcome = "ok" | "failed" | "skipped" | "interrupted";
 
 export interface DeployStep {
@@ -207,6 +210,26 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   let app: AppProcess | undefined;
 
   try {
+    // 0. Rehearsal on a copy: the database is only read.
+    if (options.rehearse && !newDatabase) {
+      const t = Date.now();
+      irq.phase = "rehearsing on a copy; the database is not changed";
+      try {
+        const r = await rehearse(base);
+        const f = r.failure;
+        if (f) {
+          step("rehearse", "failed", t, `${f.phase} of ${f.version ?? "the copy"} failed${f.file ? ` (${f.file}${f.line ? `:${f.line}` : ""})` : ""}: ${f.message}`);
+          result.failedStep = "rehearse";
+          return finish();
+        }
+        step("rehearse", "ok", t, r.migrations.length === 0 ? "nothing pending" : `${r.migrations.length} migration(s) applied, reverted and applied again on a copy`);
+      } catch (e) {
+        step("rehearse", "failed", t, messageOf(e));
+        result.failedStep = "rehearse";
+        return finish();
+      }
+    }
+
     // 1. Backup.
     irq.phase = "the backup is running; the database is not changed";
     let t = Date.now();
