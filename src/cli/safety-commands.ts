@@ -5,8 +5,7 @@
 import { command, flag, oneOf, option, optional, positional, string } from "cmd-ts";
 import { ExitCode } from "../errors.ts";
 import { commandOptions, commonArgs, runVerb } from "./common.ts";
-import { renderLint, renderLintGithub } from "../lint/render.ts";
-import { renderRehearse } from "../rehearse/render.ts";
+import { renderLint, renderLintGithub, renderRehearse } from "./safety-render.ts";
 
 export const lint = command({
   name: "lint",

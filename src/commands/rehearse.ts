@@ -79,7 +79,7 @@ export async function rehearse(options: RehearseOptions): Promise<RehearseResult
   const url = requireUrl(settings);
   const files = discoverMigrations(settings.dir);
   logger.info(`copying ${redactUrl(url)} for the rehearsal`);
-  const copy = await makeCopy({ ...options, logger: logger }, options.keepCopy);
+  const copy = await makeCopy({ url, authToken: settings.authToken, table: settings.table, busyTimeoutMs: Math.max(settings.lockTimeoutMs, 1000) }, logger, options.keepCopy);
   const db = await openDatabase(`file:${copy.file}`, { create: false, busyTimeoutMs: 5000 });
   try {
     const engine = new Engine({ db, table: settings.table, logger: logger, lockTimeoutMs: 0 });

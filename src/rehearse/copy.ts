@@ -1,7 +1,8 @@
 /**
- * The copy a rehearsal runs on: `strata backup` into a private scratch folder — a consistent
- * snapshot of a local file, or a logical dump of a remote database (read transaction: nothing
- * is written to the server) loaded into a local file. The original is only ever read.
+ * The copy a rehearsal runs on: a backup (src/backup) into a private scratch folder — a
+ * consistent snapshot of a local file, or a logical dump of a remote database (one read
+ * transaction: nothing is written to the server) loaded into a local file. The original is
+ * only ever read.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -10,25 +11,27 @@ import { createDbClient } from "../db/connection.ts";
 import { DumpReader, replay } from "../backup/replay.ts";
 import { fileUrl } from "../backup/db.ts";
 import { DIR_MODE } from "../backup/files.ts";
-import { backup, type BackupResult } from "../commands/backup.ts";
-import type { CommandOptions } from "../commands/context.ts";
+import { createBackup, type BackupSource } from "../backup/create.ts";
+import type { BackupKind } from "../backup/manifest.ts";
+import type { Logger } from "../output/logger.ts";
 
 export interface RehearsalCopy {
   /** The local SQLite file migrations run on. */
   file: string;
   /** How it was made: a snapshot of a local file, or a dump of a remote database. */
-  kind: BackupResult["kind"];
+  kind: BackupKind;
   /** The scratch folder holding it (removed afterwards unless kept). */
   dir: string;
   snapshotMs: number;
 }
 
-export async function makeCopy(options: CommandOptions, workDir: string | undefined): Promise<RehearsalCopy> {
+export async function makeCopy(source: BackupSource, logger: Logger, workDir: string | undefined): Promise<RehearsalCopy> {
   const started = Date.now();
   const dir = workDir ? path.resolve(workDir) : fs.mkdtempSync(path.join(os.tmpdir(), "strata-rehearse-"));
   fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
-  const made = await backup({ ...options, out: dir, keep: undefined });
-  if (made.kind === "snapshot") return { file: made.path, kind: made.kind, dir, snapshotMs: Date.now() - started };
+  const made = await createBackup({ ...source, dir, reason: "manual", logger });
+  const kind = made.manifest.kind;
+  if (kind === "snapshot") return { file: made.path, kind, dir, snapshotMs: Date.now() - started };
   const file = made.path.replace(/\.sql$/, ".db");
   const client = createDbClient(fileUrl(file), { intMode: "bigint" });
   try {
@@ -39,5 +42,5 @@ export async function makeCopy(options: CommandOptions, workDir: string | undefi
   } finally {
     client.close();
   }
-  return { file, kind: made.kind, dir, snapshotMs: Date.now() - started };
+  return { file, kind, dir, snapshotMs: Date.now() - started };
 }

@@ -1,11 +1,34 @@
-/** A rehearsal as text: one row per migration, then the checks and the verdict. */
+/** Text output of lint (compiler-style lines, or GitHub workflow annotations) and rehearse. */
 import path from "node:path";
+import type { LintResult } from "../commands/lint.ts";
 import type { RehearseResult } from "../commands/rehearse.ts";
+import type { Finding } from "../lint/findings.ts";
+import { table } from "./render.ts";
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
+const where = (f: Finding) => `${path.relative(process.cwd(), f.file) || f.file}:${f.line}`;
+
+export function renderLint(r: LintResult): string {
+  const lines = r.findings.map((f) =>
+    f.suppressed
+      ? `${where(f)}: suppressed ${f.code}: ${f.message} (reason: ${f.suppressed.reason})`
+      : `${where(f)}: ${f.severity} ${f.code}: ${f.message} — ${f.advice}`,
+  );
+  const n = r.migrations.length;
+  const scope = r.selection === "pending" ? `pending migration(s) of ${r.database}` : "migration(s)";
+  lines.push(`${n} ${scope} linted: ${r.errors} error(s), ${r.warnings} warning(s)${r.suppressed > 0 ? `, ${r.suppressed} suppressed` : ""}`);
+  return lines.join("\n");
 }
+
+/** `::error file=…,line=…,title=…::message` lines, which GitHub Actions shows on the diff. */
+export function renderLintGithub(r: LintResult): string {
+  const data = (s: string) => s.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+  const prop = (s: string) => data(s).replace(/:/g, "%3A").replace(/,/g, "%2C");
+  return r.findings
+    .filter((f) => !f.suppressed)
+    .map((f) => `::${f.severity} file=${prop(path.relative(process.cwd(), f.file) || f.file)},line=${f.line},title=${prop(f.code)}::${data(`${f.message} — ${f.advice}`)}`)
+    .join("\n");
+}
+
 
 const ms = (n: number | null) => (n === null ? "-" : n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(1)} s`);
 const perTable = (o: Record<string, number> | null) => (o === null ? "not counted (no down)" : Object.entries(o).map(([t, n]) => `${t} ${n}`).join(", ") || "-");
