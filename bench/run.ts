@@ -28,6 +28,7 @@ import {
 } from "./fixtures.ts";
 import { startCountingProxy, type ProxyStats } from "../test/support/counting-proxy.ts";
 import { startSqld } from "../test/support/sqld.ts";
+import { fleetWorkload } from "./fleet.ts";
 import { CommandFailed, hasGnuTime, killAll, measure, removeMeasureScratch, type Measurement } from "./measure.ts";
 import {
   fmtMb,
@@ -49,7 +50,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const SQLITE3 = "/usr/bin/sqlite3";
 const LATENCY_MS = 20;
-const WORKLOADS = ["noop", "fresh", "remote", "backup", "data"] as const;
+const WORKLOADS = ["noop", "fresh", "remote", "backup", "data", "fleet"] as const;
 type WorkloadId = (typeof WORKLOADS)[number];
 
 // ------------------------------------------------------------------------------------ options
@@ -64,7 +65,7 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,data] [--keep]");
+  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,data,fleet] [--keep]");
   process.exit(0);
 }
 const quick = flags.quick;
@@ -563,6 +564,7 @@ async function main(): Promise<number> {
     ["remote", "remote up", remote],
     ["backup", "backup", backup],
     ["data", "TS data migration", data],
+    ["fleet", "fleet up", () => fleetWorkload({ strata: STRATA, env: childEnv, tmp, reps, quick, latencyMs: LATENCY_MS, progress })],
   ];
   for (const [id, label, fn] of plan) {
     if (!only.has(id)) continue;

@@ -39,10 +39,14 @@ export async function runPool<T, R>(
     let next = from;
     const worker = async (): Promise<void> => {
       while (next < to && stoppedBy === undefined) {
+        // Local databases answer synchronously: without this turn of the event loop, signals
+        // (Ctrl-C) and timers would wait until the whole run is over.
+        await new Promise((resolve) => setImmediate(resolve));
         if (options.signal?.aborted) {
           stoppedBy = "interrupted";
           return;
         }
+        if (next >= to || stoppedBy !== undefined) return;
         const i = next++;
         const result = await task(items[i]!, i);
         results[i] = result;

@@ -1,0 +1,139 @@
+/**
+ * Fleet workload: many databases (sqld namespaces, one per tenant) migrated by one
+ * `strata fleet up --concurrency 16` process, against the shell loop a team writes today,
+ * `xargs -P16 strata up`, over the same kind of targets in the same run. Each database sits
+ * behind its own delaying proxy (test/support/counting-proxy.ts) adding 20 ms per request.
+ * Then memory: peak RSS of `fleet up` over 100 and over 1,000 databases (no added latency).
+ */
+import fs from "node:fs";
+import { createDbClient } from "../src/db/connection.ts";
+import { startSqld, type Sqld } from "../test/support/sqld.ts";
+import { startCountingProxy, type CountingProxy } from "../test/support/counting-proxy.ts";
+import { writeTableMigrations } from "./fixtures.ts";
+import { CommandFailed, measure, type Measurement } from "./measure.ts";
+import { fmtMb, fmtTime, sample, summarize, verdictCell, type Row, type Sample } from "./report.ts";
+
+export interface FleetBenchContext {
+  strata: string;
+  env: NodeJS.ProcessEnv;
+  tmp: (...parts: string[]) => string;
+  reps: number;
+  quick: boolean;
+  latencyMs: number;
+  progress: (text: string) => void;
+}
+
+export interface FleetBenchResult {
+  rows: Row[];
+  series: Record<string, Sample[]>;
+  notes: string[];
+}
+
+let seq = 0;
+
+/** `n` new namespaces; with latency, each behind its own delaying proxy. Returns the targets file. */
+async function tenants(server: Sqld, ctx: FleetBenchContext, n: number, latencyMs: number, proxies: CountingProxy[]): Promise<{ file: string; urls: string[] }> {
+  const urls: string[] = [];
+  const targets: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const url = await server.createNamespace(`b${process.pid}x${++seq}`);
+    urls.push(url);
+    if (latencyMs > 0) {
+      const proxy = await startCountingProxy(url, { latencyMs });
+      proxies.push(proxy);
+      targets.push(proxy.url);
+    } else targets.push(url);
+  }
+  const file = ctx.tmp("fleet", `targets-${seq}.txt`);
+  fs.writeFileSync(file, targets.join("\n") + "\n");
+  return { file, urls };
+}
+
+/** Reads back every database: all `count` migrations recorded. */
+async function expectAtHead(server: Sqld, urls: string[], count: number, what: string): Promise<void> {
+  for (const url of urls) {
+    const client = createDbClient(url, { authToken: server.token });
+    try {
+      const n = Number((await client.execute("SELECT count(*) AS n FROM strata_migrations")).rows[0]!.n);
+      if (n !== count) throw new CommandFailed(`${what}: ${url} has ${n} of ${count} migrations`);
+    } finally {
+      client.close();
+    }
+  }
+}
+
+export async function fleetWorkload(ctx: FleetBenchContext): Promise<FleetBenchResult> {
+  const sizes = ctx.quick ? { databases: 20, migrations: 5, memory: [20, 200] } : { databases: 100, migrations: 20, memory: [100, 1000] };
+  const dir = writeTableMigrations(ctx.tmp("fleet", "migrations"), sizes.migrations).strata;
+  // sqld keeps 100 namespaces loaded by default; past that, evicting and reloading them under
+  // load answers some requests with a spurious 404 (NamespaceDoesntExist) — measured on 0.24.
+  const server = await startSqld({ namespaces: true, args: ["--max-active-namespaces", String(2 * sizes.memory[1]! + 10)] });
+  const env = { ...ctx.env, DATABASE_AUTH_TOKEN: server.token };
+  const fleetUp = (file: string) => measure(ctx.strata, ["fleet", "up", "--targets", file, "--dir", dir, "--concurrency", "16", "--quiet"], env);
+  const shellLoop = (file: string) => measure("sh", ["-c", `xargs -P16 -I{} "$STRATA" up --url {} --dir "$DIR" --quiet < "$TARGETS"`], { ...env, STRATA: ctx.strata, DIR: dir, TARGETS: file });
+  const fleet: Sample[] = [];
+  const loop: Sample[] = [];
+  const memory: Record<number, Sample> = {};
+  try {
+    for (let i = 0; i < ctx.reps; i++) {
+      // Alternate which one goes first, so neither always runs on a warmer server.
+      const order: ["fleet" | "loop", Sample[]][] = i % 2 === 0 ? [["fleet", fleet], ["loop", loop]] : [["loop", loop], ["fleet", fleet]];
+      for (const [kind, samples] of order) {
+        ctx.progress(`  fleet rep ${i + 1}/${ctx.reps}: ${kind === "fleet" ? "strata fleet up" : "xargs -P16 strata up"}, ${sizes.databases} databases × ${sizes.migrations} migrations, +${ctx.latencyMs} ms`);
+        const proxies: CountingProxy[] = [];
+        try {
+          const { file, urls } = await tenants(server, ctx, sizes.databases, ctx.latencyMs, proxies);
+          const m: Measurement = kind === "fleet" ? await fleetUp(file) : await shellLoop(file);
+          const requests = proxies.reduce((a, p) => a + p.stats.requests, 0);
+          samples.push(sample(m, { requests }));
+          await expectAtHead(server, urls, sizes.migrations, kind);
+        } finally {
+          await Promise.all(proxies.map((p) => p.close()));
+        }
+      }
+    }
+    for (const n of sizes.memory) {
+      ctx.progress(`  fleet memory: ${n} databases`);
+      const { file, urls } = await tenants(server, ctx, n, 0, []);
+      memory[n] = sample(await fleetUp(file));
+      await expectAtHead(server, urls, sizes.migrations, `fleet memory ${n}`);
+    }
+  } finally {
+    await server.stop();
+  }
+  const fs_ = summarize(fleet);
+  const ls = summarize(loop);
+  const speedup = ls.medianMs / fs_.medianMs;
+  const [small, large] = sizes.memory as [number, number];
+  const growth = memory[large]!.peakMb! / memory[small]!.peakMb!;
+  const requests = (s: Sample[]) => (s[0]?.extra as { requests?: number } | undefined)?.requests ?? NaN;
+  return {
+    rows: [
+      {
+        workload: `fleet: ${sizes.databases} sqld namespaces × ${sizes.migrations} SQL migrations, +${ctx.latencyMs} ms per request`,
+        strata: `\`fleet up --concurrency 16\` ${fmtTime(fs_)}`,
+        reference: `\`xargs -P16 strata up\` ${fmtTime(ls)}`,
+        ratio: `${speedup.toFixed(1)}× faster`,
+        strataPeak: fmtMb(fs_.peakMb),
+        referencePeak: `${fmtMb(ls.peakMb)} (largest single process)`,
+        target: "≥ 3× faster than the shell loop",
+        verdict: verdictCell(speedup >= 3 ? "met" : "missed"),
+      },
+      {
+        workload: `fleet memory: \`fleet up\` over ${large} vs ${small} databases (no added latency)`,
+        strata: `${fmtMb(memory[large]!.peakMb)} for ${large} (${fmtTime(summarize([memory[large]!]))})`,
+        reference: `${fmtMb(memory[small]!.peakMb)} for ${small} (${fmtTime(summarize([memory[small]!]))})`,
+        ratio: `${growth.toFixed(2)}× the memory for ${large / small}× the databases`,
+        strataPeak: fmtMb(memory[large]!.peakMb),
+        referencePeak: "–",
+        target: `< 10× (flat in the number of targets)`,
+        verdict: verdictCell(growth < 10 ? "met" : "missed"),
+      },
+    ],
+    series: { "fleet/fleet-up": fleet, "fleet/xargs-up": loop, "fleet/memory": Object.values(memory) },
+    notes: [
+      `Fleet: requests through the proxies in the first repetition — \`fleet up\` ${requests(fleet)}, the shell loop ${requests(loop)} ` +
+        `(fleet reads each database once before locking it: at-head databases cost one request; the shell loop pays a process start per database).`,
+    ],
+  };
+}
