@@ -1,6 +1,7 @@
 /**
  * Tests of the Hrana-over-HTTP test server (test/support/hrana-server.ts), driven mostly by the
- * real @libsql/client, plus raw protocol requests for what the client never sends.
+ * real @libsql/client, plus raw protocol requests for what the client never sends; and the test
+ * server side by side with the real sqld on what sqld refuses and how it answers.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -10,12 +11,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createClient, LibsqlError } from "@libsql/client";
 import type { Client, Config } from "@libsql/client";
 import { startHranaServer } from "./support/hrana-server.ts";
+import { NO_SQLD, startSqld, type Sqld } from "./support/sqld.ts";
 import type { HranaRequestInfo, HranaServer, HranaServerOptions } from "./support/hrana-server.ts";
 
 function tempDbPath(t: TestContext): string {
@@ -140,7 +142,7 @@ test("execute: positional and named args, value types, result metadata, SQLite e
     client.execute({ sql: "INSERT INTO t(name) VALUES (?)", args: ["ann"] }),
     isLibsqlError("SQLITE_CONSTRAINT", /UNIQUE constraint failed: t\.name/),
   );
-  await assert.rejects(client.execute("SELECT * FROM missing"), isLibsqlError("SQLITE_ERROR", /no such table: missing/));
+  await assert.rejects(client.execute("SELECT * FROM missing"), isLibsqlError("SQLITE_UNKNOWN", /no such table: missing/));
 });
 
 test("batch: one pipeline, one transaction; a failing statement rolls the whole batch back", async (t) => {
@@ -218,7 +220,7 @@ test("executeMultiple and migrate", async (t) => {
     INSERT INTO a VALUES (2);
   `);
   assert.equal(await count(client, "a"), 2);
-  await assert.rejects(client.executeMultiple("INSERT INTO a VALUES (3); INSERT INTO nope VALUES (1)"), isLibsqlError("SQLITE_ERROR", /no such table: nope/));
+  await assert.rejects(client.executeMultiple("INSERT INTO a VALUES (3); INSERT INTO nope VALUES (1)"), isLibsqlError("SQLITE_UNKNOWN", /no such table: nope/));
 
   pipelines.length = 0;
   await client.migrate(["CREATE TABLE b(id INTEGER PRIMARY KEY, a_x REFERENCES a(x))", "INSERT INTO b(a_x) VALUES (1)"]);
@@ -240,7 +242,7 @@ test("bearer token auth: 401 without or with a wrong token", async (t) => {
   const wrong = connect(t, server, { authToken: "nope" });
   const right = connect(t, server, { authToken: "s3cret" });
 
-  await assert.rejects(anonymous.execute("SELECT 1"), isLibsqlError("SERVER_ERROR", /HTTP status 401: Unauthorized/));
+  await assert.rejects(anonymous.execute("SELECT 1"), isLibsqlError("SERVER_ERROR", /HTTP status 401/));
   await assert.rejects(wrong.execute("SELECT 1"), isLibsqlError("SERVER_ERROR", /HTTP status 401/));
   assert.equal((await right.execute("SELECT 1 AS one")).rows[0]?.one, 1);
 
@@ -384,7 +386,7 @@ test("protocol: batch conditions", async (t) => {
   );
   assert.deepEqual(
     result.step_errors.map((e) => e?.code ?? null),
-    [null, "SQLITE_ERROR", null, null, null, null, null],
+    [null, "SQLITE_UNKNOWN", null, null, null, null, null],
   );
 
   const forward = await post(server, 3, null, [{ type: "batch", batch: { steps: [step("SELECT 1", { type: "ok", step: 0 })] } }]);
@@ -421,7 +423,105 @@ test("protocol: sequence, describe and statement errors", async (t) => {
   assert.equal((ok(res.results[3]).result as { is_explain: boolean }).is_explain, true);
   assert.equal(errorCode(res.results[4]), "SQL_NO_STATEMENT");
   assert.equal(errorCode(res.results[5]), "ARGS_BOTH_POSITIONAL_AND_NAMED");
-  assert.equal(errorCode(res.results[6]), "SQLITE_ERROR");
+  assert.equal(errorCode(res.results[6]), "SQL_PARSE_ERROR", "the whole sequence is parsed first");
+});
+
+// --- side by side with sqld -------------------------------------------------------------------
+
+let sqld: Sqld | undefined;
+before(async () => {
+  if (!NO_SQLD) sqld = await startSqld({ namespaces: true });
+});
+after(() => sqld?.stop());
+const remote = (t: TestContext) => sqld!.freshDatabase(t).then((db) => ({ ...db, directUrl: db.url }));
+
+/** The error code (or "ok") each statement gets, in order, on one connection. */
+async function outcomes(client: Client, statements: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const sql of statements) {
+    try {
+      const rs = await client.execute(sql);
+      out.push(rs.rows.length > 0 ? `ok ${JSON.stringify(rs.rows.map((r) => Array.from(r as unknown as ArrayLike<unknown>)))}` : "ok");
+    } catch (e) {
+      out.push((e as { code?: string }).code ?? String(e));
+    }
+  }
+  return out;
+}
+
+const SQLD_PROBES = [
+  "CREATE TABLE p (id INTEGER PRIMARY KEY, u UNIQUE)",
+  "CREATE TABLE c (id INTEGER PRIMARY KEY, pid REFERENCES p (id))",
+  "PRAGMA foreign_keys",
+  "INSERT INTO p VALUES (1, 1)",
+  "INSERT INTO p VALUES (2, 1)",
+  "INSERT INTO c VALUES (1, 5)",
+  "CREATE TEMP TABLE tt (x)",
+  "create  temporary  table tt2 (x)",
+  "/* lead */ CREATE TEMP VIEW tv AS SELECT 1",
+  "CREATE TEMP TRIGGER tr AFTER INSERT ON p BEGIN SELECT 1; END",
+  "CREATE TABLE temp.tx (a)",
+  "ATTACH ':memory:' AS m",
+  "VACUUM",
+  "ANALYZE",
+  "PRAGMA optimize",
+  "SELEC 1",
+  "SELECT * FROM nosuch",
+  "COMMIT",
+  "SELECT count(*) AS n FROM temp.sqlite_schema",
+];
+
+test("test server vs sqld: the same codes for refused statements, syntax and SQLite errors; foreign keys on", { skip: NO_SQLD }, async (t) => {
+  const real = await remote(t);
+  const fake = await serve(t, { authToken: "tok" });
+  const onSqld = await outcomes(real.client, SQLD_PROBES);
+  const onFake = await outcomes(connect(t, fake, { authToken: "tok" }), SQLD_PROBES);
+  assert.deepEqual(onFake, onSqld);
+  assert.deepEqual(onSqld.slice(6, 16), Array(10).fill("SQL_PARSE_ERROR"), "sqld refuses these before running them");
+});
+
+test("test server vs sqld: a refused statement anywhere in a sequence runs nothing; a failing one keeps what ran before", { skip: NO_SQLD }, async (t) => {
+  const real = await remote(t);
+  const fake = await serve(t);
+  const fakeClient = connect(t, fake);
+  const run = async (client: Client): Promise<string[]> => {
+    const out: string[] = [];
+    for (const sql of [
+      "CREATE TABLE s1 (a); CREATE TRIGGER s1_t AFTER INSERT ON s1 BEGIN SELECT 1; SELECT 'x;y'; END; CREATE TEMP TABLE s2 (a);",
+      "CREATE TABLE s3 (a); -- comment; with a semicolon\nSELEC 2;",
+      "CREATE TABLE s4 (a); INSERT INTO nosuch VALUES (1);",
+    ]) {
+      await client.executeMultiple(sql).then(() => out.push("ok"), (e: { code?: string }) => out.push(e.code ?? "?"));
+    }
+    const rs = await client.execute("SELECT name FROM sqlite_schema WHERE name LIKE 's%' ORDER BY name");
+    return [...out, rs.rows.map((r) => r.name).join(",")];
+  };
+  const onSqld = await run(real.client);
+  assert.deepEqual(await run(fakeClient), onSqld);
+  assert.deepEqual(onSqld, ["SQL_PARSE_ERROR", "SQL_PARSE_ERROR", "SQLITE_UNKNOWN", "s4"]);
+});
+
+test("test server vs sqld: a transaction holding the write lock ~5 s while another writes is rolled back (TRANSACTION_TIMEOUT)", { skip: NO_SQLD, timeout: 30_000 }, async (t) => {
+  const real = await remote(t);
+  const fake = await serve(t);
+  const scenario = async (holder: Client, other: Client): Promise<string[]> => {
+    await holder.execute("CREATE TABLE m (x)");
+    const tx = await holder.transaction("write");
+    await tx.execute("INSERT INTO m VALUES (1)");
+    await new Promise((r) => setTimeout(r, 300));
+    await other.execute("INSERT INTO m VALUES (2)"); // waits until sqld takes the lock away
+    const out: string[] = [];
+    await tx.execute("INSERT INTO m VALUES (3)").then(() => out.push("ok"), (e: { code?: string }) => out.push(e.code ?? "?"));
+    await tx.commit().then(() => out.push("ok"), (e: { code?: string }) => out.push(e.code ?? "?"));
+    tx.close();
+    const rs = await other.execute("SELECT group_concat(x) AS xs FROM m");
+    return [...out, String(rs.rows[0]!.xs)];
+  };
+  const otherReal = createClient({ url: real.directUrl, authToken: real.token });
+  t.after(() => otherReal.close());
+  const [onSqld, onFake] = await Promise.all([scenario(real.client, otherReal), scenario(connect(t, fake), connect(t, fake))]);
+  assert.deepEqual(onFake, onSqld);
+  assert.deepEqual(onSqld, ["TRANSACTION_TIMEOUT", "SQLITE_UNKNOWN", "2"]);
 });
 
 // --- standalone process ----------------------------------------------------------------------

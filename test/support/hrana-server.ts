@@ -7,6 +7,16 @@
  * /v3/pipeline share one handler; v3 additionally allows `get_autocommit` and the `is_autocommit`
  * batch condition. Protobuf endpoints and cursors (/v3/cursor) are not implemented (404).
  *
+ * Only for what the real sqld cannot do on demand; everything else is tested on sqld itself
+ * (test/support/sqld.ts, with test/support/counting-proxy.ts for counts and faults). So that no
+ * test passes here with code that fails on sqld, it behaves like sqld 0.24.32 where that matters
+ * (compared side by side in hrana-server.test.ts): statements sqld refuses (temporary objects,
+ * ATTACH, VACUUM, ANALYZE, PRAGMA optimize — see sqld-rules.ts) and syntax errors fail with
+ * SQL_PARSE_ERROR, a whole sequence is checked before any of it runs, connections start with
+ * foreign keys on, plain SQLite errors are SQLITE_UNKNOWN, idle streams expire after 10 s, and a
+ * transaction holding the write lock 5 s while another writer waits is rolled back
+ * (TRANSACTION_TIMEOUT on its next statement).
+ *
  * Each Hrana stream is its own libsql connection to the file, so a transaction can span
  * requests. Knobs for fault injection (latency, failed and dropped requests) and request
  * counters are mutable at runtime.
@@ -26,6 +36,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import Database from "libsql";
+import { parseRefusal, sequenceRefusal } from "./sqld-rules.ts";
 
 export interface HranaServerOptions {
   dbPath: string;
@@ -74,8 +85,13 @@ export interface HranaServer {
 
 /** Streams unused for this long are closed, rolling back any open transaction. */
 const STREAM_IDLE_TIMEOUT_MS = 10_000;
+/**
+ * Like sqld: a transaction that has held the write lock this long while another writer waits is
+ * rolled back, and its stream's next statement fails with TRANSACTION_TIMEOUT.
+ */
+const LOCK_HOLD_MS = 5_000;
 /** How long a statement waits for a lock held by another stream before failing with SQLITE_BUSY. */
-const BUSY_TIMEOUT_MS = 5_000;
+const BUSY_TIMEOUT_MS = LOCK_HOLD_MS + 1_000;
 const BUSY_RETRY_INTERVAL_MS = 5;
 
 export async function startHranaServer(opts: HranaServerOptions): Promise<HranaServer> {
@@ -315,8 +331,9 @@ function toWireError(e: unknown): WireError {
     // code the connection last had (SQLITE_OK, SQLITE_DONE...).
     if (/^SQLITE_(?:OK|ROW|DONE)$/.test(e.code)) return { message: "SQL string does not contain any statement", code: "SQL_NO_STATEMENT" };
     // Primary codes are SQLITE_ plus one word; extended ones append _WORD (SQLITE_CONSTRAINT_UNIQUE).
+    // sqld reports plain SQLITE_ERROR ("no such table", …) as SQLITE_UNKNOWN.
     const primary = /^SQLITE_[A-Z]+/.exec(e.code)?.[0] ?? "SQLITE_UNKNOWN";
-    return { message: `SQLite error: ${e.message}`, code: primary };
+    return { message: `SQLite error: ${e.message}`, code: primary === "SQLITE_ERROR" ? "SQLITE_UNKNOWN" : primary };
   }
   return { message: e instanceof Error ? e.message : String(e), code: "INTERNAL_ERROR" };
 }
@@ -341,13 +358,22 @@ class HranaStream {
   readonly #counters: Database.Statement;
   /** Aborted when the server closes, to cut short busy-retry waits. */
   readonly #signal: AbortSignal;
+  /** Rolls back other streams' transactions that held the write lock too long (sqld's rule). */
+  readonly #preempt: (waiter: HranaStream) => void;
+  /** Since when this stream's open transaction has written (holds the write lock). */
+  writingSince: number | undefined;
+  /** The server rolled this stream's transaction back: its next statement fails. */
+  #timedOut = false;
 
-  constructor(dbPath: string, signal: AbortSignal) {
+  constructor(dbPath: string, signal: AbortSignal, preempt: (waiter: HranaStream) => void) {
     this.#signal = signal;
+    this.#preempt = preempt;
     // No native busy timeout: it would block the event loop, and with it the very stream that
     // holds the lock. Busy statements are retried asynchronously instead (see #executeStmt).
     this.db = new Database(dbPath);
     this.db.defaultSafeIntegers(true);
+    // sqld opens its connections with foreign key enforcement on.
+    this.db.exec("PRAGMA foreign_keys = ON");
     this.#totalChanges = this.db.prepare("SELECT total_changes()").raw();
     this.#counters = this.db.prepare("SELECT changes(), total_changes(), last_insert_rowid()").raw();
   }
@@ -370,6 +396,19 @@ class HranaStream {
     return !this.db.inTransaction;
   }
 
+  /** Rolls back this stream's transaction on the server's initiative. */
+  timeOut(): void {
+    if (this.db.inTransaction) this.db.exec("ROLLBACK");
+    this.writingSince = undefined;
+    this.#timedOut = true;
+  }
+
+  #failIfTimedOut(): void {
+    if (!this.#timedOut) return;
+    this.#timedOut = false;
+    throw new HranaError("TRANSACTION_TIMEOUT", "Transaction timed out");
+  }
+
   /** Runs one stream request; statement failures throw and become error results. */
   async handle(req: StreamRequest): Promise<Record<string, unknown> & { type: string }> {
     switch (req.type) {
@@ -377,14 +416,23 @@ class HranaStream {
         this.close();
         return { type: "close" };
       case "execute":
+        this.#failIfTimedOut();
         return { type: "execute", result: await this.#executeStmt(req.stmt) };
       case "batch":
+        this.#failIfTimedOut();
         return { type: "batch", result: await this.#executeBatch(req.steps) };
-      case "sequence":
+      case "sequence": {
+        this.#failIfTimedOut();
+        // sqld parses the whole text first: a refused statement anywhere runs nothing.
+        const sql = this.#resolveSql(req.sql);
+        const refusal = sequenceRefusal(sql);
+        if (refusal !== undefined) throw new HranaError("SQL_PARSE_ERROR", refusal);
         // exec() runs every statement of the text; rows are discarded. Not retried on SQLITE_BUSY:
         // statements before the busy one may already have committed.
-        this.db.exec(this.#resolveSql(req.sql));
+        this.db.exec(sql);
+        this.#trackWriteLock(true);
         return { type: "sequence" };
+      }
       case "describe":
         return { type: "describe", result: this.#describe(this.#resolveSql(req.sql)) };
       case "store_sql":
@@ -454,6 +502,8 @@ class HranaStream {
     if (stmt.args.length > 0 && stmt.namedArgs.length > 0) {
       throw new HranaError("ARGS_BOTH_POSITIONAL_AND_NAMED", "Specifying both positional and named arguments is not supported");
     }
+    const refusal = parseRefusal(sql);
+    if (refusal !== undefined) throw new HranaError("SQL_PARSE_ERROR", refusal);
     const prepared = this.db.prepare(sql);
     // libsql binds an object by parameter name without its prefix (`:a`, `@a` and `$a` all read key
     // "a"); Hrana names may carry the prefix.
@@ -467,6 +517,7 @@ class HranaStream {
       } catch (e) {
         if (!retryBusy || !isBusy(e) || Date.now() >= deadline) throw e;
       }
+      this.#preempt(this);
       // Re-running the same prepared statement also resets it: after SQLITE_BUSY, libsql leaves it
       // active, and an active statement makes a later COMMIT on this connection fail.
       await delay(BUSY_RETRY_INTERVAL_MS, undefined, { signal: this.#signal });
@@ -485,6 +536,7 @@ class HranaStream {
       prepared.run(params);
     }
     const queryDurationMs = performance.now() - started;
+    this.#trackWriteLock(!prepared.reader);
     const [[changes, total, lastInsertRowid]] = this.#counters.all() as [[bigint, bigint, bigint]];
     // changes() and last_insert_rowid() keep their values across later statements that write
     // nothing (SELECT, DDL): they belong to this statement only if it changed rows. sqld decides
@@ -498,6 +550,11 @@ class HranaStream {
       last_insert_rowid: wrote ? lastInsertRowid.toString() : null,
       query_duration_ms: queryDurationMs,
     };
+  }
+
+  #trackWriteLock(wrote: boolean): void {
+    if (this.isAutocommit) this.writingSince = undefined;
+    else if (wrote) this.writingSince ??= Date.now();
   }
 
   /**
@@ -627,7 +684,7 @@ class HranaHttpServer implements HranaServer {
     try {
       if (this.latencyMs > 0) await delay(this.latencyMs, undefined, { signal: this.#shutdown.signal });
       if (this.#authToken !== undefined && req.headers.authorization !== `Bearer ${this.#authToken}`) {
-        this.#sendText(res, info, 401, "Unauthorized");
+        this.#sendJson(res, info, 401, { error: "Unauthorized: `The JWT is invalid`" });
       } else if (version !== undefined) {
         await this.#handlePipeline(req, res, info, version);
       } else if (req.method === "GET" && (path === "/" || path === "/health" || VERSION_PATHS.has(path))) {
@@ -712,7 +769,7 @@ class HranaHttpServer implements HranaServer {
   #acquire(baton: string | null): HranaStream {
     if (this.#isClosing) throw new Error("The server is closing");
     if (baton === null) {
-      const stream = new HranaStream(this.#dbPath, this.#shutdown.signal);
+      const stream = new HranaStream(this.#dbPath, this.#shutdown.signal, (waiter) => this.#preempt(waiter));
       this.#streams.add(stream);
       return stream;
     }
@@ -741,6 +798,13 @@ class HranaHttpServer implements HranaServer {
     // An idle stream must not keep the process alive.
     stream.idleTimer.unref();
     return baton;
+  }
+
+  #preempt(waiter: HranaStream): void {
+    const now = Date.now();
+    for (const stream of this.#streams) {
+      if (stream !== waiter && stream.writingSince !== undefined && now - stream.writingSince >= LOCK_HOLD_MS) stream.timeOut();
+    }
   }
 
   #discard(stream: HranaStream): void {
