@@ -17,6 +17,7 @@ import { Logger } from "../src/output/logger.ts";
 import { resolveSettings } from "../src/config/settings.ts";
 import { MAIN, TSX_LOADER, json, strata, tempDir, writeFiles } from "./support/cli.ts";
 import { NO_SQLD, freePort, startSqld, type Sqld } from "./support/sqld.ts";
+import { startCountingProxy } from "./support/counting-proxy.ts";
 
 type T = Parameters<typeof tempDir>[0];
 
@@ -264,6 +265,23 @@ describe("fleet on sqld namespaces", { skip: NO_SQLD || ENGINE_ON_SQLD }, () => 
     assert.deepEqual(again.counts, { migrated: 0, "at-goal": 50, failed: 0, "not-started": 0 });
     const st = await fleetStatus(options);
     assert.deepEqual([st.ok, st.versions], [true, [{ version: "003", count: 50 }]]);
+  });
+
+  test("a rerun: a database already at head costs one request and is not written to", async (t) => {
+    const { dir, urls, clients } = await tenants(t, 2);
+    const mdir = migrationsDir(t);
+    const proxies = await Promise.all(urls.map((u) => startCountingProxy(u)));
+    t.after(() => Promise.all(proxies.map((p) => p.close())));
+    fs.writeFileSync(path.join(dir, "proxied.txt"), proxies.map((p) => p.url).join("\n"));
+    const options = { targets: path.join(dir, "proxied.txt"), dir: mdir, authToken: server.token };
+    assert.equal((await fleetUp(options)).counts.migrated, 2);
+    const logRows = async () => Number((await clients[0]!.execute("SELECT count(*) AS n FROM strata_migrations_log")).rows[0]!.n);
+    const logged = await logRows();
+    proxies.forEach((p) => p.resetStats());
+    const again = await fleetUp(options);
+    assert.equal(again.counts["at-goal"], 2);
+    assert.deepEqual(proxies.map((p) => p.stats.requests), [1, 1]);
+    assert.equal(await logRows(), logged, "a skipped database is not written to");
   });
 
   test("a tenant whose data breaks a migration: --max-failures 1 leaves the rest untouched, --max-failures 100 migrates all others", async (t) => {
