@@ -284,6 +284,21 @@ describe("fleet on sqld namespaces", { skip: NO_SQLD || ENGINE_ON_SQLD }, () => 
     assert.equal(await logRows(), logged, "a skipped database is not written to");
   });
 
+  test("two fleet runs at once over the same databases: each migration applied once, both succeed", async (t) => {
+    const { file, clients } = await tenants(t, 6);
+    const mdir = migrationsDir(t);
+    const options = { targets: file, dir: mdir, authToken: server.token, concurrency: 3 };
+    const [a, b] = await Promise.all([fleetUp(options), fleetUp(options)]);
+    assert.ok(a.ok && b.ok, JSON.stringify([a.targets, b.targets].flat().find((x) => x.error)?.error));
+    assert.equal(a.counts.migrated + b.counts.migrated + a.counts["at-goal"] + b.counts["at-goal"], 12);
+    for (const [i, c] of clients.entries()) {
+      assert.deepEqual(await versions(c), ["001", "002", "003"]);
+      assert.equal(Number((await c.execute("SELECT count(*) AS n FROM runs")).rows[0]!.n), 1);
+      const applied = [a.targets[i]!.versions, b.targets[i]!.versions].flat().sort();
+      assert.deepEqual(applied, ["001", "002", "003"], "the two runs' reports add up to one application of each migration");
+    }
+  });
+
   test("a tenant whose data breaks a migration: --max-failures 1 leaves the rest untouched, --max-failures 100 migrates all others", async (t) => {
     const { file, clients } = await tenants(t, 6);
     const mdir = migrationsDir(t);

@@ -146,7 +146,9 @@ async function fleetMigrate(direction: Direction, options: FleetRunOptions): Pro
       from = preview.from;
       if (preview.plan.length === 0) return record("at-goal", from, from, [], null);
       const result: MigrateResult = await run({ ...migrateOptions, opened });
-      return record("migrated", result.from, result.to, doneVersions(result.steps), null);
+      const versions = doneVersions(result.steps);
+      // Another runner (a second fleet run, another machine) may have migrated it meanwhile.
+      return record(versions.length > 0 ? "migrated" : "at-goal", result.from, result.to, versions, null);
     } catch (e) {
       const error = targetError(e, target);
       const completed = ((e as StrataError).details?.completed ?? []) as MigrateResult["steps"];
