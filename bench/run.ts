@@ -29,6 +29,7 @@ import {
 import { startCountingProxy, type ProxyStats } from "../test/support/counting-proxy.ts";
 import { startSqld } from "../test/support/sqld.ts";
 import { fleetWorkload } from "./fleet.ts";
+import { rehearseWorkload } from "./rehearse.ts";
 import { CommandFailed, hasGnuTime, killAll, measure, removeMeasureScratch, type Measurement } from "./measure.ts";
 import {
   fmtMb,
@@ -50,7 +51,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const SQLITE3 = "/usr/bin/sqlite3";
 const LATENCY_MS = 20;
-const WORKLOADS = ["noop", "fresh", "remote", "backup", "data", "fleet"] as const;
+const WORKLOADS = ["noop", "fresh", "remote", "backup", "data", "fleet", "rehearse"] as const;
 type WorkloadId = (typeof WORKLOADS)[number];
 
 // ------------------------------------------------------------------------------------ options
@@ -65,7 +66,7 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,data,fleet] [--keep]");
+  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,data,fleet,rehearse] [--keep]");
   process.exit(0);
 }
 const quick = flags.quick;
@@ -565,6 +566,7 @@ async function main(): Promise<number> {
     ["backup", "backup", backup],
     ["data", "TS data migration", data],
     ["fleet", "fleet up", () => fleetWorkload({ strata: STRATA, env: childEnv, tmp, reps, quick, latencyMs: LATENCY_MS, progress })],
+    ["rehearse", "rehearse", () => rehearseWorkload({ strata: STRATA, env: childEnv, reps, dir: freshDir("rehearse"), megabytes: sizes.backupMb, migrations: path.join(root, "migrations"), progress })],
   ];
   for (const [id, label, fn] of plan) {
     if (!only.has(id)) continue;
