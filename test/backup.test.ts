@@ -329,7 +329,7 @@ test("CLI: restore asks on a terminal only; without one it needs --yes (exit 2);
   // which restore's open-handle check would rightly refuse.
   assert.equal((await strata(["up", "--url", db, "--dir", mdir], { cwd: dir })).code, 0);
   const b = json(await ops(["backup", "--url", db, "--out", out, "--json"], { cwd: dir }));
-  assert.deepEqual(Object.keys(b).sort(), ["command", "database", "durationMs", "kind", "manifest", "ok", "path", "pruned", "rows", "sha256", "size", "tables", "version"].sort());
+  assert.deepEqual(Object.keys(b).sort(), ["command", "database", "durationMs", "kind", "manifest", "ok", "path", "pruneSkipped", "pruned", "rows", "sha256", "size", "tables", "tempFiles", "version"].sort());
   const no = await ops(["restore", b.path, "--url", db], { cwd: dir });
   assert.equal(no.code, 2);
   assert.match(no.stderr, /pass --yes/);

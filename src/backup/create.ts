@@ -15,7 +15,7 @@ import { redactUrl } from "../output/redact.ts";
 import { buildInfo } from "../build-info.ts";
 import { countMismatches, countRows, dataTables, fileUrl, integrityProblems, lockTableOf, openClient, readVersion, type Executor } from "./db.ts";
 import { writeDumpFile } from "./dump.ts";
-import { FILE_MODE, ensureDir, formatBytes, fsyncDir, fsyncFile, hashFile, removeDbFiles, removeQuietly, tempPathFor } from "./files.ts";
+import { FILE_MODE, diskFullError, ensureDir, formatBytes, fsyncDir, fsyncFile, hashFile, isDiskFull, removeDbFiles, removeQuietly, tempPathFor } from "./files.ts";
 import { writeManifest, type BackupKind, type Manifest } from "./manifest.ts";
 import { EXTENSION, backupBaseName, databaseLabel, utcStamp, type BackupReason } from "./naming.ts";
 import { Progress } from "./progress.ts";
@@ -75,12 +75,12 @@ async function createSnapshot(options: CreateBackupOptions, label: string): Prom
       // One read transaction: a consistent copy while the app writes, WAL included.
       await source.execute({ sql: "VACUUM INTO ?", args: [tmp] });
     } catch (e) {
-      throw describeDbError(e, display);
+      throw isDiskFull(e) ? diskFullError(options.dir, `a snapshot of ${display}`, e) : describeDbError(e, display);
     } finally {
       source.close();
     }
     await fsyncFile(tmp);
-    const checked = await verifySnapshot(tmp, options.table, progress);
+    const checked = await verifySnapshot(tmp, options.table, progress, `the snapshot of ${display}`);
     const digest = await hashFile(tmp, (bytes) => progress.update(checked.rows, bytes, "checksum"));
     progress.end();
     return await finish(options, label, tmp, "snapshot", createdAt, started, {
@@ -93,7 +93,7 @@ async function createSnapshot(options: CreateBackupOptions, label: string): Prom
   } catch (e) {
     progress.end();
     removeDbFiles(tmp);
-    throw e;
+    throw isDiskFull(e) && !(e instanceof StrataError) ? diskFullError(options.dir, `a snapshot of ${display}`, e) : e;
   }
 }
 
@@ -115,15 +115,23 @@ export interface Checked {
   rows: number;
 }
 
-/** integrity_check, row counts and version of an SQLite file; throws when it is not sound. */
-export async function verifySnapshot(file: string, table: string, progress?: Progress): Promise<Checked> {
+/**
+ * integrity_check, row counts and version of an SQLite file; throws when it is not sound. `name`
+ * is what messages call the file: the user's backup, not the temp copy being checked.
+ */
+export async function verifySnapshot(file: string, table: string, progress?: Progress, name = file): Promise<Checked> {
   const client = openClient(fileUrl(file), { intMode: "number" });
   try {
-    const problems = await integrityProblems(client);
+    let problems: string[];
+    try {
+      problems = await integrityProblems(client);
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== "SQLITE_NOTADB") throw e;
+      throw new StrataError("state", `${name} is not an SQLite database`, { cause: e, hint: "the file is not a backup strata wrote, or it was overwritten; nothing was changed" });
+    }
     if (problems.length > 0) {
-      throw new StrataError("state", `${file} failed PRAGMA integrity_check: ${problems.slice(0, 3).join("; ")}${problems.length > 3 ? "; …" : ""}`, {
-        file,
-        hint: "the database file is damaged",
+      throw new StrataError("state", `${name} failed PRAGMA integrity_check: ${problems.slice(0, 3).join("; ")}${problems.length > 3 ? "; …" : ""}`, {
+        hint: "the database file is damaged; nothing was changed",
       });
     }
     const names = await dataTables(client);
@@ -137,7 +145,7 @@ export async function verifySnapshot(file: string, table: string, progress?: Pro
     }
     return { version: await readVersion(client, table), tables, rows };
   } catch (e) {
-    throw e instanceof StrataError ? e : describeDbError(e, file);
+    throw e instanceof StrataError ? e : describeDbError(e, name);
   } finally {
     client.close();
   }
@@ -174,7 +182,7 @@ async function createDump(options: CreateBackupOptions, label: string): Promise<
         onProgress: (rows, bytes, table) => progress.update(rows, bytes, table),
       });
     } catch (e) {
-      throw e instanceof StrataError ? e : describeDbError(e, display);
+      throw e instanceof StrataError ? e : isDiskFull(e) ? diskFullError(options.dir, `a dump of ${display}`, e) : describeDbError(e, display);
     } finally {
       tx?.close();
       client.close();
@@ -193,7 +201,7 @@ async function createDump(options: CreateBackupOptions, label: string): Promise<
   } catch (e) {
     progress.end();
     removeQuietly(tmp);
-    throw e;
+    throw isDiskFull(e) && !(e instanceof StrataError) ? diskFullError(options.dir, `a dump of ${display}`, e) : e;
   }
 }
 

@@ -4,17 +4,32 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import os from "node:os";
 import process from "node:process";
 import { createHash, randomBytes } from "node:crypto";
 import { Buffer } from "node:buffer";
+import { StrataError } from "../errors.ts";
 
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
 
-/** A hidden temp name next to `finalPath`, unique to this process and call. */
+/** This machine's name as it appears in temp file names (letters, digits, `_`, `-`). */
+export const HOST_TAG = os.hostname().replace(/[^A-Za-z0-9-]+/g, "_").slice(0, 64) || "host";
+
+/**
+ * A hidden temp name next to `finalPath`, unique to this process and call, naming its owner so a
+ * later run can tell a killed run's leftovers from a running one's:
+ * `.<name>.<pid>@<host>.<random>.strata-tmp` (SQLite may add `-journal`, `-wal`, `-shm`).
+ */
 export function tempPathFor(finalPath: string): string {
   const dir = path.dirname(finalPath);
-  return path.join(dir, `.${path.basename(finalPath)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  return path.join(dir, `.${path.basename(finalPath)}.${process.pid}@${HOST_TAG}.${randomBytes(4).toString("hex")}.strata-tmp`);
+}
+
+/** Parses a name written by tempPathFor (or one of SQLite's side files of it). */
+export function parseTempName(name: string): { pid: number; host: string } | undefined {
+  const m = /^\..+\.(\d+)@([A-Za-z0-9_-]+)\.[0-9a-f]{8}\.strata-tmp(?:-journal|-wal|-shm)?$/.exec(name);
+  return m ? { pid: Number(m[1]), host: m[2]! } : undefined;
 }
 
 export async function fsyncFile(file: string): Promise<void> {
@@ -128,6 +143,25 @@ export function removeQuietly(file: string): void {
   } catch {
     /* already gone, or not ours to remove */
   }
+}
+
+/** ENOSPC/EDQUOT from the file system, or SQLITE_FULL from SQLite writing a file: the folder is full. */
+export function isDiskFull(e: unknown): boolean {
+  let cur: unknown = e;
+  for (let depth = 0; cur && depth < 5; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL") return true;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** The error for a full folder: names the folder being written, not the database being read. */
+export function diskFullError(folder: string, writing: string, e: unknown): StrataError {
+  return new StrataError("failure", `no space left in ${folder} while writing ${writing}`, {
+    hint: "free space there or write elsewhere (--out / STRATA_BACKUP_DIR); nothing was changed and the partial file was removed",
+    cause: e,
+  });
 }
 
 export function formatBytes(n: number): string {

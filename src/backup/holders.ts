@@ -2,15 +2,20 @@
  * Who else has a local database open: a restore must not swap the file under a running app
  * (its next writes would go to the old, unlinked file and be lost).
  *
- * Two checks: BEGIN IMMEDIATE with a short busy timeout (SQLITE_BUSY: a writer is active), and,
- * on Linux, /proc/<pid>/fd (any process with the file or its -wal open, even idle), which also
- * names the process. The /proc scan is best effort: other users' processes may be invisible.
+ * Three checks: BEGIN IMMEDIATE with a short busy timeout (SQLITE_BUSY: a writer is active); on
+ * Linux, /proc/<pid>/fd (any process with the file or its -wal open, even idle), which also names
+ * the process; and, for what /proc cannot show (another PID namespace such as a container sharing
+ * the volume, another user's processes, other systems), SQLite's own locks: lockForSwap.
  */
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { messageOf } from "../errors.ts";
+import type { Client } from "@libsql/client";
+import { StrataError } from "../errors.ts";
 import { fileUrl, openClient } from "./db.ts";
+
+/** `STRATA_PROC_SCAN=off` turns the /proc scan off (tests use it to stand for an invisible holder). */
+export const PROC_SCAN_ENV = "STRATA_PROC_SCAN";
 
 export interface Holder {
   pid: number;
@@ -19,7 +24,7 @@ export interface Holder {
 
 /** Processes other than this one with `file` (or its -wal/-shm/-journal) open. */
 export function openHandles(file: string): Holder[] {
-  if (process.platform !== "linux") return [];
+  if (process.platform !== "linux" || process.env[PROC_SCAN_ENV] === "off") return [];
   let real: string;
   try {
     real = fs.realpathSync(file);
@@ -81,11 +86,62 @@ export async function writerActive(file: string, busyTimeoutMs = 250): Promise<b
     }
     return false;
   } catch (e) {
-    if (/SQLITE_BUSY|database is locked/i.test(messageOf(e))) return true;
+    if (isBusy(e)) return true;
     throw e;
   } finally {
     client.close();
   }
+}
+
+function isBusy(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
+}
+
+export interface SwapLock {
+  /** Releases the lock; `reopenWal` puts a WAL database back into WAL mode (when it stays in place). */
+  release(reopenWal: boolean): Promise<void>;
+}
+
+/**
+ * Takes an exclusive SQLite lock on `target` and holds it until release: no other connection can
+ * read or write it meanwhile, and the lock cannot be had while another connection holds one.
+ * What that detects: on a WAL database every open connection (even idle) holds a shared lock, so
+ * leaving WAL mode, which the exclusive lock needs, fails while any other connection is open; on a
+ * rollback-journal database, a connection inside a read or write transaction. An idle connection
+ * to a rollback-journal database holds no lock and is invisible here (the /proc scan sees it when
+ * it runs in this PID namespace). Throws "lock" when the lock cannot be had within `busyTimeoutMs`.
+ */
+export async function lockForSwap(target: string, busyTimeoutMs: number): Promise<SwapLock> {
+  const client: Client = openClient(fileUrl(target), { busyTimeoutMs, intMode: "number" });
+  let wasWal = false;
+  try {
+    // Reading rolls back a hot journal; leaving WAL checkpoints it into the file and removes it.
+    wasWal = String((await client.execute("PRAGMA journal_mode")).rows[0]?.[0]).toLowerCase() === "wal";
+    if (wasWal) await client.execute("PRAGMA journal_mode=DELETE");
+    // The client keeps its one connection between calls: in exclusive locking mode it keeps the
+    // EXCLUSIVE lock BEGIN EXCLUSIVE took until it is closed.
+    await client.executeMultiple("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;");
+  } catch (e) {
+    if (wasWal) await client.execute("PRAGMA journal_mode=WAL").catch(() => undefined);
+    client.close();
+    if (!isBusy(e)) throw e;
+    throw new StrataError("lock", `${target} is in use: SQLite reports a lock held by another connection (a process strata cannot list, e.g. in another container or of another user)`, {
+      hint: "stop every app using the database first, then run restore again",
+      cause: e,
+    });
+  }
+  return {
+    release: async (reopenWal) => {
+      try {
+        // Back to normal locking: the lock goes at the next access (closing alone does not
+        // release it at once: the native connection may outlive close()).
+        await client.executeMultiple(`PRAGMA locking_mode=NORMAL; ${reopenWal && wasWal ? "PRAGMA journal_mode=WAL;" : "SELECT count(*) FROM sqlite_master;"}`);
+      } finally {
+        client.close();
+      }
+    },
+  };
 }
 
 export function describeHolders(holders: Holder[]): string {

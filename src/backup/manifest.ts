@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { StrataError, messageOf } from "../errors.ts";
 import { writeFileAtomic } from "./files.ts";
-import type { BackupReason } from "./naming.ts";
+import { isBackupFileName, type BackupReason } from "./naming.ts";
 
 export const MANIFEST_FORMAT = "strata-backup";
 export const MANIFEST_VERSION = 1;
@@ -85,11 +85,47 @@ export function readManifest(backupFile: string): Manifest {
       hint: "the manifest was damaged or belongs to another tool; the backup cannot be verified",
     });
   }
+  // The only path a manifest holds must be the backup it sits beside; it is never followed.
+  if (data.file !== path.basename(backupFile)) {
+    throw new StrataError("state", `manifest ${file} describes ${JSON.stringify(data.file)}, not ${path.basename(backupFile)}`, {
+      file,
+      hint: "a manifest belongs to the backup strata wrote it for; keep both under the names strata gave them",
+    });
+  }
   const ext = path.extname(backupFile);
   if ((data.kind === "snapshot") !== (ext === ".db")) {
     throw new StrataError("state", `backup ${backupFile} does not match its manifest (kind ${data.kind})`, { file });
   }
   return data as Manifest;
+}
+
+/**
+ * The backup file the manifest at `manifestPath` describes, when it is one strata wrote there: its
+ * name is exactly a backup name of the manifest's database (no separator, no `..`), the manifest
+ * is `<same name>.json`, and it is a regular file inside the manifest's folder after symlinks.
+ * Otherwise the reason it is not, and the file must not be touched.
+ */
+export function backupFileOf(manifestPath: string, manifest: Manifest): { file: string } | { problem: string } {
+  const dir = path.dirname(manifestPath);
+  const name = manifest.file;
+  if (typeof name !== "string" || typeof manifest.database !== "string" || !isBackupFileName(name, manifest.database)) {
+    return { problem: `its file ${JSON.stringify(name)} is not a name strata gives backups of ${JSON.stringify(manifest.database)}` };
+  }
+  const file = path.join(dir, name);
+  if (manifestPathOf(file) !== manifestPath) return { problem: `it describes ${name}, which is not the backup of that name` };
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch (e) {
+    return { problem: `${name} is not there (${(e as NodeJS.ErrnoException).code ?? messageOf(e)})` };
+  }
+  if (!st.isFile()) return { problem: `${name} is ${st.isSymbolicLink() ? "a symbolic link" : "not a regular file"}` };
+  try {
+    if (path.dirname(fs.realpathSync(file)) !== fs.realpathSync(dir)) return { problem: `${name} resolves outside ${dir}` };
+  } catch (e) {
+    return { problem: `${name} cannot be resolved (${(e as NodeJS.ErrnoException).code ?? messageOf(e)})` };
+  }
+  return { file };
 }
 
 /** Manifests in `dir` (unreadable or foreign ones are skipped), with their own path. */

@@ -38,9 +38,15 @@ export function backupBaseName(label: string, stamp: string, version: string | n
   return `${label}-${stamp}-${version ?? "base"}${reason === "manual" ? "" : `-${reason}`}`;
 }
 
-/** Matches the names of backups of the database called `label`, and of no other. */
-export function namePattern(label: string): RegExp {
-  return new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-\\d{8}T\\d{6}Z-`);
+/**
+ * Exactly the names strata gives the backups of the database called `label` (backupBaseName,
+ * `-N` when a backup of the same second exists, `unknown` for a raw safety copy), and no other:
+ * no path separator, no `..`, nothing after the extension.
+ */
+export function isBackupFileName(name: string, label: string): boolean {
+  if (name.includes("/") || name.includes("\\") || name.includes("..") || name.includes("\0")) return false;
+  const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^${escaped}-\\d{8}T\\d{6}Z-(?:\\d+|base|unknown)(?:-pre-restore|-pre-deploy)?(?:-\\d+)?\\.(?:db|sql)$`).test(name);
 }
 
 export const EXTENSION = { snapshot: ".db", dump: ".sql" } as const;

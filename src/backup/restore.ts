@@ -22,10 +22,10 @@ import { buildInfo } from "../build-info.ts";
 import { createBackup, verifyDump, verifySnapshot, type Checked } from "./create.ts";
 import { countMismatches, countRows, dataTables, fileUrl, lockTableOf, openClient, readVersion, schemaObjects } from "./db.ts";
 import { dumpStatements } from "./dump.ts";
-import { FILE_MODE, copyHashed, fsyncDir, fsyncFile, hashFile, removeDbFiles, removeQuietly, tempPathFor, type Digest } from "./files.ts";
+import { FILE_MODE, copyHashed, diskFullError, fsyncDir, fsyncFile, hashFile, isDiskFull, removeDbFiles, removeQuietly, tempPathFor, type Digest } from "./files.ts";
 import { writeManifest, type Manifest } from "./manifest.ts";
 import { backupBaseName, databaseLabel, utcStamp } from "./naming.ts";
-import { describeHolders, openHandles, writerActive } from "./holders.ts";
+import { describeHolders, lockForSwap, openHandles, writerActive, type SwapLock } from "./holders.ts";
 import { Progress } from "./progress.ts";
 import { DumpReader, replay } from "./replay.ts";
 import { quoteIdent } from "./sql-literal.ts";
@@ -113,6 +113,7 @@ export async function restoreLocal(ctx: RestoreContext): Promise<RestoreOutcome>
   const tmp = tempPathFor(target);
   const progress = new Progress(logger, "restore");
   let safety: string | null = null;
+  let lock: SwapLock | undefined;
   try {
     // 1. The replacement, built and verified beside the target.
     if (manifest.kind === "snapshot") {
@@ -122,7 +123,7 @@ export async function restoreLocal(ctx: RestoreContext): Promise<RestoreOutcome>
       fs.writeFileSync(tmp, "", { flag: "wx", mode: FILE_MODE });
       await loadDump(file, tmp, progress);
     }
-    const checked = await verifySnapshot(tmp, manifest.table, progress);
+    const checked = await verifySnapshot(tmp, manifest.table, progress, file);
     progress.end();
     checkCounts(checked, manifest, file);
 
@@ -130,14 +131,20 @@ export async function restoreLocal(ctx: RestoreContext): Promise<RestoreOutcome>
     const before = exists ? await inspectLocal(target, ctx.table) : undefined;
     await prepareReplacement(tmp, lockTableOf(manifest.table), before?.journalMode ?? manifest.journalMode);
 
-    // 2. Nobody else may have the target open: its writes would go to the replaced file.
-    if (exists) await waitForNoHolders(target, ctx.waitMs, logger);
+    // 2. Nobody else may have the target open: its writes would go to the replaced file. The
+    // /proc scan names visible processes; SQLite's lock catches the others (tried once now, so
+    // that a refusal changes nothing, and held for the swap).
+    if (exists) {
+      await waitForNoHolders(target, ctx.waitMs, logger);
+      if (before?.readable) await (await lockForSwap(target, swapLockTimeout(ctx))).release(true);
+    }
 
-    // 3. Confirmation, 4. safety backup, 5. swap.
+    // 3. Confirmation, 4. safety backup, 5. swap under the exclusive lock.
     await ctx.confirm(planOf(file, manifest, display, exists, before?.version ?? null, before?.objects ?? 0));
     if (exists) {
       safety = await safetyBackup(ctx, before?.readable ?? false);
-      await settleTarget(target, ctx.busyTimeoutMs, logger);
+      if (before?.readable) lock = await lockForSwap(target, swapLockTimeout(ctx));
+      for (const suffix of ["-wal", "-shm", "-journal"]) removeQuietly(target + suffix);
       const late = openHandles(target);
       if (late.length > 0) throw holdersError(target, late);
     }
@@ -146,9 +153,13 @@ export async function restoreLocal(ctx: RestoreContext): Promise<RestoreOutcome>
   } catch (e) {
     progress.end();
     removeDbFiles(tmp);
-    if (e instanceof StrataError && safety) e.details = { ...e.details, safetyBackup: safety };
-    throw e;
+    await lock?.release(true).catch(() => undefined);
+    lock = undefined;
+    const err = isDiskFull(e) && !(e instanceof StrataError) ? diskFullError(path.dirname(target), `the restored copy of ${file}`, e) : e;
+    if (err instanceof StrataError && safety) err.details = { ...err.details, safetyBackup: safety };
+    throw err;
   }
+  await lock?.release(false);
   const after = openClient(fileUrl(target), { intMode: "number", busyTimeoutMs: ctx.busyTimeoutMs });
   try {
     const tables = await countRows(after, await dataTables(after));
@@ -237,19 +248,9 @@ async function waitForNoHolders(target: string, waitMs: number, logger: Logger):
   }
 }
 
-/** Checkpoints the target's WAL into it and removes its side files, so none outlives the swap. */
-async function settleTarget(target: string, busyTimeoutMs: number, logger: Logger): Promise<void> {
-  let client: Client | undefined;
-  try {
-    client = openClient(fileUrl(target), { intMode: "number", busyTimeoutMs });
-    await client.execute("SELECT count(*) FROM sqlite_master"); // rolls back a hot journal
-    await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
-  } catch (e) {
-    logger.debug(`could not checkpoint ${target} before replacing it: ${messageOf(e)}`);
-  } finally {
-    client?.close();
-  }
-  for (const suffix of ["-wal", "-shm", "-journal"]) removeQuietly(target + suffix);
+/** How long the swap waits for SQLite's lock: --close-timeout, at least half a second. */
+function swapLockTimeout(ctx: RestoreContext): number {
+  return Math.max(500, ctx.waitMs);
 }
 
 async function safetyBackup(ctx: RestoreContext, readable: boolean): Promise<string> {

@@ -2,12 +2,15 @@
  * backup: a consistent online backup of the configured database, with its manifest, and
  * optionally pruning older backups of the same database.
  */
+import path from "node:path";
 import { StrataError } from "../errors.ts";
 import { requireUrl, resolveSettings } from "../config/settings.ts";
 import { silentLogger } from "../output/logger.ts";
 import { formatBytes } from "../backup/files.ts";
 import { createBackup } from "../backup/create.ts";
-import { pruneBackups } from "../backup/prune.ts";
+import { pruneBackups, type PruneResult } from "../backup/prune.ts";
+import { sweepStaleTempFiles, type TempSweep } from "../backup/temp-files.ts";
+import { localPathOf } from "../db/connection.ts";
 import { resolveBackupDir, type BackupReason } from "../backup/naming.ts";
 import type { BackupKind } from "../backup/manifest.ts";
 import { withSession, type CommandOptions } from "./context.ts";
@@ -32,6 +35,10 @@ export interface BackupResult {
   rows: number;
   durationMs: number;
   pruned: string[];
+  /** Manifests --keep left alone (not strata's, or not matching their file), with the reason. */
+  pruneSkipped: PruneResult["skipped"];
+  /** Temp files of killed runs removed before the backup, and those of live runs left alone. */
+  tempFiles: TempSweep;
 }
 
 export async function backup(options: BackupOptions): Promise<BackupResult> {
@@ -44,6 +51,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const settings = resolveSettings(options);
   const url = requireUrl(settings);
   const dir = resolveBackupDir(options.out);
+  const tempFiles = sweepStaleTempFiles(foldersOf(url, dir), logger);
   const made = await createBackup({
     url,
     authToken: settings.authToken,
@@ -55,7 +63,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   });
   const m = made.manifest;
   logger.info(`backed up ${m.source} at version ${m.version ?? "base"}: ${m.rows} rows, ${formatBytes(m.size)} -> ${made.path}`);
-  const pruned = options.keep !== undefined ? await pruneBackups(dir, m.database, m.source, options.keep, logger) : [];
+  const pruned = options.keep !== undefined ? await pruneBackups(dir, m.database, m.source, options.keep, logger) : { pruned: [], skipped: [] };
   return {
     database: m.source,
     kind: m.kind,
@@ -67,8 +75,16 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     tables: m.tables,
     rows: m.rows,
     durationMs: Date.now() - started,
-    pruned,
+    pruned: pruned.pruned,
+    pruneSkipped: pruned.skipped,
+    tempFiles,
   };
+}
+
+/** The folders a backup or restore writes temp files in: the backup folder and the database's. */
+export function foldersOf(url: string, backupDir: string): string[] {
+  const local = localPathOf(url);
+  return local !== undefined ? [backupDir, path.dirname(path.resolve(local))] : [backupDir];
 }
 
 /** `--wait`: first wait until the database answers (as every command does). */

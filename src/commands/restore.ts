@@ -11,7 +11,8 @@ import { silentLogger } from "../output/logger.ts";
 import { readManifest, type BackupKind } from "../backup/manifest.ts";
 import { resolveBackupDir } from "../backup/naming.ts";
 import { restoreLocal, restoreRemote, type RestorePlan } from "../backup/restore.ts";
-import { waitUntilReachable } from "./backup.ts";
+import { sweepStaleTempFiles, type TempSweep } from "../backup/temp-files.ts";
+import { foldersOf, waitUntilReachable } from "./backup.ts";
 import type { CommandOptions } from "./context.ts";
 
 export type { RestorePlan };
@@ -43,6 +44,8 @@ export interface RestoreResult {
   rows: number;
   forced: boolean;
   durationMs: number;
+  /** Temp files of killed runs removed before the restore, and those of live runs left alone. */
+  tempFiles: TempSweep;
 }
 
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
@@ -60,13 +63,15 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const settings = resolveSettings(options);
   const url = requireUrl(settings);
   if (url === ":memory:") throw new StrataError("usage", "cannot restore into an in-memory database");
+  const dir = resolveBackupDir(options.out);
+  const tempFiles = sweepStaleTempFiles(foldersOf(url, dir), logger);
   const ctx = {
     file,
     manifest,
     url,
     authToken: settings.authToken,
     table: settings.table,
-    dir: resolveBackupDir(options.out),
+    dir,
     force: options.force ?? false,
     waitMs: options.closeTimeout !== undefined ? parseDuration(options.closeTimeout, "--close-timeout") : 0,
     busyTimeoutMs: Math.max(settings.lockTimeoutMs, 1000),
@@ -91,5 +96,6 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     rows: out.rows,
     forced: ctx.force,
     durationMs: Date.now() - started,
+    tempFiles,
   };
 }
