@@ -123,7 +123,8 @@ export async function lockForSwap(target: string, busyTimeoutMs: number): Promis
     // EXCLUSIVE lock BEGIN EXCLUSIVE took until it is closed.
     await client.executeMultiple("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;");
   } catch (e) {
-    if (wasWal) await client.execute("PRAGMA journal_mode=WAL").catch(() => undefined);
+    // Give back whatever was taken (closing alone may not, see release) and the WAL mode.
+    await client.executeMultiple(`PRAGMA locking_mode=NORMAL; ${wasWal ? "PRAGMA journal_mode=WAL;" : "SELECT count(*) FROM sqlite_master;"}`).catch(() => undefined);
     client.close();
     if (!isBusy(e)) throw e;
     throw new StrataError("lock", `${target} is in use: SQLite reports a lock held by another connection (a process strata cannot list, e.g. in another container or of another user)`, {
