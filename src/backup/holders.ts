@@ -10,6 +10,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
+import v8 from "node:v8";
+import vm from "node:vm";
 import type { Client } from "@libsql/client";
 import { StrataError } from "../errors.ts";
 import { fileUrl, openClient } from "./db.ts";
@@ -113,6 +115,21 @@ export interface SwapLock {
  * it runs in this PID namespace). Throws "lock" when the lock cannot be had within `busyTimeoutMs`.
  */
 export async function lockForSwap(target: string, busyTimeoutMs: number): Promise<SwapLock> {
+  // Connections this process closed keep their locks until they are garbage-collected (libsql
+  // frees the native connection with its last statement): collect them before blaming others.
+  await collectGarbage();
+  try {
+    return await takeSwapLock(target, busyTimeoutMs);
+  } catch (e) {
+    if (!isBusy(e)) throw e;
+    throw new StrataError("lock", `${target} is in use: SQLite reports a lock held by another connection (a process strata cannot list, e.g. in another container or of another user)`, {
+      hint: "stop every app using the database first, then run restore again",
+      cause: e,
+    });
+  }
+}
+
+async function takeSwapLock(target: string, busyTimeoutMs: number): Promise<SwapLock> {
   const client: Client = openClient(fileUrl(target), { busyTimeoutMs, intMode: "number" });
   let wasWal = false;
   try {
@@ -126,11 +143,7 @@ export async function lockForSwap(target: string, busyTimeoutMs: number): Promis
     // Give back whatever was taken (closing alone may not, see release) and the WAL mode.
     await client.executeMultiple(`PRAGMA locking_mode=NORMAL; ${wasWal ? "PRAGMA journal_mode=WAL;" : "SELECT count(*) FROM sqlite_master;"}`).catch(() => undefined);
     client.close();
-    if (!isBusy(e)) throw e;
-    throw new StrataError("lock", `${target} is in use: SQLite reports a lock held by another connection (a process strata cannot list, e.g. in another container or of another user)`, {
-      hint: "stop every app using the database first, then run restore again",
-      cause: e,
-    });
+    throw e;
   }
   return {
     release: async (reopenWal) => {
@@ -143,6 +156,21 @@ export async function lockForSwap(target: string, busyTimeoutMs: number): Promis
       }
     },
   };
+}
+
+/** A full garbage collection where the runtime allows one (Bun.gc, V8's gc on Node); else nothing. */
+async function collectGarbage(): Promise<void> {
+  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+  try {
+    if (bun) bun.gc(true);
+    else {
+      v8.setFlagsFromString("--expose-gc");
+      (vm.runInNewContext("gc") as () => void)();
+    }
+  } catch {
+    /* no way to collect here: the retry below sees what it sees */
+  }
+  await new Promise((resolve) => setTimeout(resolve, 20)); // native finalizers run after the collection
 }
 
 export function describeHolders(holders: Holder[]): string {
