@@ -138,7 +138,7 @@ test("CLI over HTTP: up, status --json, down; token from env, file and URL never
   // Failing commands, with --verbose stacks.
   const bad = await run(["up", "--url", r.url, "--auth-token", r.token + "x", "--verbose", "--json"]);
   assert.equal(bad.code, 4, "authentication failure: cannot reach the database");
-  assert.match(bad.stderr, /authentication failed for http:\/\/127\.0\.0\.1:\d+/);
+  assert.match(bad.stderr, /authentication failed \(HTTP 401\) for http:\/\/127\.0\.0\.1:\d+/);
   const closed = `libsql://127.0.0.1:${await closedPort()}?tls=0&authToken=${encodeURIComponent(r.token)}`;
   assert.equal((await run(["status", "--url", closed, "--verbose"])).code, 4);
   const all = outputs.join("\n");

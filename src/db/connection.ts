@@ -4,8 +4,8 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { createClient, type Client, type Config } from "@libsql/client";
-import { StrataError } from "../errors.ts";
+import { createClient, type Client, type Config, type Transaction } from "@libsql/client";
+import { StrataError, messageOf } from "../errors.ts";
 import { isRemoteUrl } from "../config/settings.ts";
 import { redactUrl } from "../output/redact.ts";
 import { describeDbError } from "./errors.ts";
@@ -20,6 +20,11 @@ export interface Database {
   readonly localPath: string | undefined;
   /** False when a local file did not exist and a read-only command looked at an empty stand-in. */
   readonly exists: boolean;
+  /**
+   * Runs `fn` with every request it makes ending by `deadline` (ms since the epoch) at the
+   * latest, whatever the per-request timeout: retry loops use it to keep their total bounded.
+   */
+  withDeadline<T>(deadline: number, fn: () => Promise<T>): Promise<T>;
   close(): void;
 }
 
@@ -42,7 +47,7 @@ export function localPathOf(url: string): string | undefined {
 export async function openDatabase(url: string, options: OpenOptions): Promise<Database> {
   const displayUrl = redactUrl(url);
   const remote = isRemoteUrl(url);
-  if (url === ":memory:") return wrap(createDbClient(":memory:"), displayUrl, false, undefined, true);
+  if (url === ":memory:") return wrap(createDbClient(":memory:"), displayUrl, false, undefined, true, undefined);
 
   const localPath = localPathOf(url);
   if (localPath !== undefined) {
@@ -50,13 +55,22 @@ export async function openDatabase(url: string, options: OpenOptions): Promise<D
     if (!exists && !options.create) {
       // A read-only command on a database that does not exist yet: answer as for an empty one
       // instead of creating a file behind the user's back.
-      return wrap(createDbClient(":memory:"), displayUrl, false, localPath, false);
+      return wrap(createDbClient(":memory:"), displayUrl, false, localPath, false, undefined);
     }
   }
 
-  const client = createDbClient(url, { authToken: options.authToken, busyTimeoutMs: options.busyTimeoutMs, requestTimeoutMs: options.requestTimeoutMs });
-  return wrap(client, displayUrl, remote, localPath, true);
+  const timing: RequestTiming = { deadline: undefined };
+  const client = createDbClient(url, { authToken: options.authToken, busyTimeoutMs: options.busyTimeoutMs, requestTimeoutMs: options.requestTimeoutMs, timing });
+  return wrap(client, displayUrl, remote, localPath, true, timing);
 }
+
+/** Shared between a client's transport and its Database: the current deadline for requests. */
+export interface RequestTiming {
+  deadline: number | undefined;
+}
+
+/** Default time one remote request may take before it counts as lost. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface ClientOptions {
   authToken?: string | undefined;
@@ -64,6 +78,7 @@ export interface ClientOptions {
   requestTimeoutMs?: number | undefined;
   /** "bigint" keeps INTEGER distinct from REAL and 64-bit values exact (logical dumps). */
   intMode?: "number" | "bigint";
+  timing?: RequestTiming;
 }
 
 /**
@@ -76,8 +91,16 @@ export function createDbClient(url: string, options: ClientOptions = {}): Client
   if (isRemoteUrl(url)) {
     resolveLocalhostSubdomains(url);
     // @libsql/client sets no timeout of its own: a hung server would hang strata for ever.
-    const ms = options.requestTimeoutMs ?? 30_000;
-    config.fetch = (input: Request | string | URL, init?: RequestInit) => fetch(input, { ...init, signal: AbortSignal.timeout(ms) });
+    const ms = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const timeout = () => Math.max(1, Math.min(ms, (options.timing?.deadline ?? Infinity) - Date.now()));
+    if (/^wss?:/i.test(url)) {
+      try {
+        return timeBoxed(createClient(config), timeout);
+      } catch (e) {
+        throw describeDbError(e, redactUrl(url));
+      }
+    }
+    config.fetch = (input: Request | string | URL, init?: RequestInit) => fetch(input, { ...init, signal: AbortSignal.timeout(timeout()) });
   } else {
     config.timeout = options.busyTimeoutMs ?? 5000;
     config.concurrency = 1;
@@ -85,19 +108,71 @@ export function createDbClient(url: string, options: ClientOptions = {}): Client
   try {
     return createClient(config);
   } catch (e) {
-    throw describeDbError(e, redactUrl(url));
+    const described = describeDbError(e, redactUrl(url));
+    // A local client opens its file at once and says why only in text (errno 14, CANTOPEN):
+    // whatever it throws here means the file could not be opened.
+    if (!isRemoteUrl(url) && described.kind === "failure") {
+      throw new StrataError("unreachable", `cannot open ${redactUrl(url)}: ${messageOf(e)}`, { hint: "check the path and permissions", cause: e });
+    }
+    throw described;
   }
 }
 
-function wrap(client: Client, displayUrl: string, remote: boolean, localPath: string | undefined, exists: boolean): Database {
+function wrap(client: Client, displayUrl: string, remote: boolean, localPath: string | undefined, exists: boolean, timing: RequestTiming | undefined): Database {
   return {
     client,
     displayUrl,
     remote,
     localPath,
     exists,
+    async withDeadline(deadline, fn) {
+      if (!timing) return fn();
+      const outer = timing.deadline;
+      timing.deadline = Math.min(deadline, outer ?? Infinity);
+      try {
+        return await fn();
+      } finally {
+        timing.deadline = outer;
+      }
+    },
     close: () => client.close(),
   };
+}
+
+/** The error a timed-out request fails with, on every transport (fetch's AbortSignal.timeout gives the same name). */
+function timeoutError(ms: number): Error {
+  return new DOMException(`the request did not complete within ${ms} ms`, "TimeoutError");
+}
+
+function race<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeoutError(ms)), ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * WebSocket clients have no fetch to put a timeout on: every call (and every call on a
+ * transaction) races the request timeout instead.
+ */
+function timeBoxed(client: Client, timeout: () => number): Client {
+  const box = <F extends (...args: never[]) => Promise<unknown>>(target: object, fn: F): F =>
+    ((...args: Parameters<F>) => race(fn.apply(target, args), timeout())) as F;
+  const boxTx = (tx: Transaction): Transaction =>
+    new Proxy(tx, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (typeof v === "function" && ["execute", "batch", "executeMultiple", "commit", "rollback"].includes(String(prop))) return box(target, v);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (prop === "transaction") return (...args: Parameters<Client["transaction"]>) => race(target.transaction(...args), timeout()).then(boxTx);
+      if (typeof v === "function" && ["execute", "batch", "migrate", "executeMultiple", "sync"].includes(String(prop))) return box(target, v);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
 }
 
 /** Clear errors for local paths before SQLite gives its terse "unable to open database file". */

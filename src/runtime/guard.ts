@@ -69,44 +69,59 @@ function scopeArgs(scope: Scope): (string | null)[] {
   return [scope === undefined || scope.length > MAX_SCOPED_TABLES ? null : JSON.stringify(scope)];
 }
 
-export const GUARD_MESSAGES = {
-  enforcementOn: "strata: foreign key enforcement is on",
-  foreignKeys: "strata: new foreign key violations",
-  versionRow: "strata: version row changed concurrently",
-} as const;
+/**
+ * The guard's state lives in strata's own one-row table `<table>_guard` (Store.guardTable), not
+ * in TEMP tables: libSQL servers refuse temporary objects on remote connections. The row is
+ * written and deleted inside the migration's transaction, so after every run the table is
+ * empty; schema tools ignore it like strata's other tables. Each check is a CHECK constraint of
+ * that table: a failing check fails its statement, and the engine knows which check failed from
+ * the statement's position in the batch, never from the message.
+ */
+export function guardTableSql(guard: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${guard} (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  violations INTEGER NOT NULL,
+  started REAL NOT NULL,
+  foreign_key_enforcement INTEGER CHECK (foreign_key_enforcement = 0),
+  new_foreign_key_violations INTEGER CHECK (new_foreign_key_violations <= 0),
+  version_rows_changed INTEGER CHECK (version_rows_changed = 1)
+)`;
+}
 
 /**
- * First statements of a migration's transaction: the guard tables, the violation baseline and
- * the start time (the version row's duration_ms is computed from it, inside the same batch).
+ * First statement of a migration's transaction: the check that enforcement is off (or dropping
+ * or rebuilding a parent would cascade deletes), the violation baseline and the start time (the
+ * version row's duration_ms is computed from it, inside the same batch).
  */
-export function guardStart(scope: Scope): InStatement[] {
-  return [
-    `CREATE TEMP TABLE IF NOT EXISTS strata_guard (
-  foreign_key_enforcement INTEGER CONSTRAINT "${GUARD_MESSAGES.enforcementOn}" CHECK (foreign_key_enforcement = 0),
-  new_foreign_key_violations INTEGER CONSTRAINT "${GUARD_MESSAGES.foreignKeys}" CHECK (new_foreign_key_violations <= 0),
-  version_rows_changed INTEGER CONSTRAINT "${GUARD_MESSAGES.versionRow}" CHECK (version_rows_changed = 1)
-)`,
-    // Enforcement must be off, or dropping/rebuilding a parent would cascade deletes: refuse.
-    "INSERT INTO temp.strata_guard (foreign_key_enforcement) SELECT foreign_keys FROM pragma_foreign_keys",
-    "CREATE TEMP TABLE IF NOT EXISTS strata_step (violations INTEGER NOT NULL, started REAL NOT NULL)",
-    "DELETE FROM temp.strata_step",
-    { sql: `INSERT INTO temp.strata_step (violations, started) SELECT (${COUNT_VIOLATIONS}), julianday('now')`, args: scopeArgs(scope) },
-  ];
+export function guardStart(guard: string, scope: Scope): InStatement {
+  return {
+    sql: `INSERT OR REPLACE INTO ${guard} (id, violations, started, foreign_key_enforcement) SELECT 1, (${COUNT_VIOLATIONS}), julianday('now'), foreign_keys FROM pragma_foreign_keys`,
+    args: scopeArgs(scope),
+  };
 }
 
 /** Milliseconds since guardStart, for the version row. */
-export const STEP_DURATION_MS = "coalesce((SELECT CAST(round((julianday('now') - started) * 86400000) AS INTEGER) FROM temp.strata_step), 0)";
+export function stepDurationMs(guard: string): string {
+  return `coalesce((SELECT CAST(round((julianday('now') - started) * 86400000) AS INTEGER) FROM ${guard} WHERE id = 1), 0)`;
+}
 
 /** Last check before COMMIT: no new violations in the scope. */
-export function guardForeignKeys(scope: Scope): InStatement {
+export function guardForeignKeys(guard: string, scope: Scope): InStatement {
   return {
-    sql: `INSERT INTO temp.strata_guard (new_foreign_key_violations) SELECT (${COUNT_VIOLATIONS}) - (SELECT violations FROM temp.strata_step)`,
+    sql: `UPDATE ${guard} SET new_foreign_key_violations = (${COUNT_VIOLATIONS}) - violations WHERE id = 1`,
     args: scopeArgs(scope),
   };
 }
 
 /** Right after the version row's DELETE: exactly one row must have changed. */
-export const GUARD_VERSION_ROW: InStatement = "INSERT INTO temp.strata_guard (version_rows_changed) VALUES (changes())";
+export function guardVersionRow(guard: string): InStatement {
+  return `UPDATE ${guard} SET version_rows_changed = changes() WHERE id = 1`;
+}
+
+/** Last statement before COMMIT: the guard leaves no row behind. */
+export function guardEnd(guard: string): InStatement {
+  return `DELETE FROM ${guard}`;
+}
 
 /** A few violating rows, for the error message (violations that existed before may appear too). */
 export const VIOLATION_REPORT: InStatement = `SELECT "table", rowid, parent FROM pragma_foreign_key_check LIMIT 20`;

@@ -10,15 +10,15 @@
  */
 import os from "node:os";
 import process from "node:process";
-import path from "node:path";
 import type { InStatement, ResultSet, Transaction } from "@libsql/client";
 import { StrataError, firstLine, messageOf } from "../errors.ts";
 import type { Database } from "../db/connection.ts";
-import { describeDbError, isTransportError, sqliteMessage } from "../db/errors.ts";
+import { classifyError, describeDbError, isTransportError, sqliteMessage } from "../db/errors.ts";
 import type { Logger } from "../output/logger.ts";
 import type { MigrationFile } from "../script/discover.ts";
 import { loadStep, type Direction, type LoadedStep } from "../script/load.ts";
-import { GUARD_MESSAGES, GUARD_VERSION_ROW, guardForeignKeys, guardStart, inlineStatement, scopeOf, STEP_DURATION_MS, VIOLATION_REPORT, type Scope } from "./guard.ts";
+import { guardEnd, guardForeignKeys, guardStart, guardVersionRow, inlineStatement, scopeOf, stepDurationMs, VIOLATION_REPORT, type Scope } from "./guard.ts";
+import { enforcementError, explainFailure, RoledStatements, StageError, statementError, tsError, type Role } from "./failure.ts";
 import { Store, toAppliedRow, toLockRow, type AppliedRow, type Identity, type LockRow, type LogEntry } from "./store.ts";
 import { buildInfo } from "../build-info.ts";
 
@@ -74,8 +74,6 @@ export function identity(): Identity {
   return { holder: `${host}:${pid}:${Math.random().toString(36).slice(2, 10)}`, user, host, pid, strataVersion: buildInfo.version };
 }
 
-const NO_TABLE = /no such table/i;
-
 export class Engine {
   readonly db: Database;
   readonly store: Store;
@@ -101,23 +99,27 @@ export class Engine {
    * network is up). Returns the number of attempts; throws "unreachable" after the timeout.
    */
   async waitUntilReachable(timeoutMs: number): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
+    const started = Date.now();
+    const deadline = started + timeoutMs;
     let delay = 100;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.db.client.execute("SELECT 1");
+        await this.db.withDeadline(deadline, () => this.db.client.execute("SELECT 1"));
         return attempt;
       } catch (e) {
         const err = describeDbError(e, this.db.displayUrl);
-        if (err.kind !== "unreachable" || /authentication/.test(err.message)) throw err;
-        if (Date.now() + delay > deadline) {
-          throw new StrataError("unreachable", `${this.db.displayUrl} did not answer within ${Math.round(timeoutMs / 1000)}s: ${err.message}`, {
+        // Only "no answer yet" is worth waiting for: a refused token or a TLS mismatch stays so.
+        if (!isTransportError(e)) throw err;
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new StrataError("unreachable", `${this.db.displayUrl} did not answer within ${formatSeconds(timeoutMs)}: ${err.message}`, {
             hint: err.hint,
             cause: e,
+            details: err.details,
           });
         }
         if (attempt === 1) this.logger.info(`waiting for ${this.db.displayUrl} to answer (${err.message})`);
-        await sleep(delay);
+        await sleep(Math.min(delay, left));
         delay = Math.min(delay * 2, 2000);
       }
     }
@@ -128,35 +130,28 @@ export class Engine {
     if (!this.db.exists) return { applied: [], lock: undefined, initialized: false };
     return this.retryRead(async () => {
       try {
-        const [applied, lock] = await this.db.client.batch([this.store.selectApplied(), this.store.selectLock()], "read");
-        return { applied: applied!.rows.map(toAppliedRow), lock: lock!.rows[0] ? toLockRow(lock!.rows[0]) : undefined, initialized: true };
+        const rs = await this.db.client.batch(this.store.readStateBatch(), "read");
+        return { applied: rs[1]!.rows.map(toAppliedRow), lock: rs[3]!.rows[0] ? toLockRow(rs[3]!.rows[0]) : undefined, initialized: true };
       } catch (e) {
-        const msg = messageOf(e);
-        // A fresh database: strata's tables do not exist yet.
-        if (NO_TABLE.test(msg) && msg.includes(this.store.table) && !msg.includes(`${this.store.table}_lock`)) {
-          return { applied: [], lock: undefined, initialized: false };
+        if (isTransportError(e)) throw e; // retryRead retries it
+        if (classifyError(e).class !== "statement") throw describeDbError(e, this.db.displayUrl);
+        // The failing position says what is missing (Store.readStateBatch), not the message.
+        const at = (e as { statementIndex?: number }).statementIndex;
+        if (at === 0) return { applied: [], lock: undefined, initialized: false };
+        if (at === 2) {
+          // Only the version table exists (created by an older strata's stamp, say).
+          const rs = await this.db.client.execute(this.store.selectApplied()).catch((e2) => { throw this.versionTableError(e2); });
+          return { applied: rs.rows.map(toAppliedRow), lock: undefined, initialized: true };
         }
-        if (NO_TABLE.test(msg)) return this.readWithoutLockTable(e);
         throw this.versionTableError(e);
       }
     }, attempts);
   }
 
-  /** The lock table may be missing when only the version table exists (created by stamp, say). */
-  private async readWithoutLockTable(first: unknown): Promise<DbState> {
-    try {
-      const rs = await this.db.client.execute(this.store.selectApplied());
-      return { applied: rs.rows.map(toAppliedRow), lock: undefined, initialized: true };
-    } catch (e) {
-      if (NO_TABLE.test(messageOf(e))) return { applied: [], lock: undefined, initialized: false };
-      throw this.versionTableError(first);
-    }
-  }
-
+  /** The version table exists, yet reading it failed as a statement: it is not strata's. */
   private versionTableError(e: unknown): StrataError {
     if (e instanceof StrataError) return e;
-    const msg = messageOf(e);
-    if (/no such column/i.test(msg)) {
+    if (classifyError(e).class === "statement") {
       return new StrataError("state", `table "${this.store.table}" exists but was not created by strata (${sqliteMessage(e)})`, {
         hint: "another tool uses this table name: choose strata's with --table / STRATA_TABLE",
         cause: e,
@@ -165,15 +160,19 @@ export class Engine {
     return describeDbError(e, this.db.displayUrl);
   }
 
-  /** Reads are retried with backoff on transport errors; everything else fails at once. */
+  /**
+   * Reads are retried with backoff on transport errors (bounded: `attempts` tries, and the lock
+   * timeout in total, each request's timeout included); everything else fails at once.
+   */
   async retryRead<T>(fn: () => Promise<T>, attempts = this.db.remote ? 4 : 1): Promise<T> {
+    const deadline = Date.now() + this.lockTimeoutMs;
     let delay = 250;
     for (let i = 1; ; i++) {
       try {
-        return await fn();
+        return await this.db.withDeadline(deadline, fn);
       } catch (e) {
-        if (!isTransportError(e)) throw e; // callers classify (e.g. "no such table")
-        if (i >= attempts) throw describeDbError(e, this.db.displayUrl);
+        if (!isTransportError(e)) throw e; // callers classify
+        if (i >= attempts || Date.now() + delay >= deadline) throw describeDbError(e, this.db.displayUrl);
         this.logger.warn(`${firstLine(describeDbError(e, this.db.displayUrl).message)}; retrying in ${delay} ms`);
         await sleep(delay);
         delay *= 3;
@@ -197,7 +196,10 @@ export class Engine {
         message: r.message === null ? undefined : String(r.message),
       }));
     } catch (e) {
-      if (NO_TABLE.test(messageOf(e))) return [];
+      if (classifyError(e).class === "statement") {
+        const rs = await this.db.client.execute({ sql: "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", args: [`${this.store.table}_log`] });
+        if (rs.rows.length === 0) return [];
+      }
       throw describeDbError(e, this.db.displayUrl);
     }
   }
@@ -220,6 +222,7 @@ export class Engine {
         this.store.acquireLock(this.me, command, this.leaseMs, forceFrom),
         this.store.selectLock(),
         this.store.selectApplied(),
+        this.store.hasAppliedByColumn(),
       ];
       let results: ResultSet[];
       try {
@@ -227,7 +230,7 @@ export class Engine {
       } catch (e) {
         // Another writer (a runner mid-migration, or a dead one's stream not yet expired on a
         // server) holds the database: keep waiting within the lock timeout.
-        if (/SQLITE_BUSY|database is locked/i.test(messageOf(e)) && Date.now() - started < this.lockTimeoutMs) {
+        if (classifyError(e).class === "busy" && Date.now() - started < this.lockTimeoutMs) {
           if (!announced) this.logger.info(`waiting: ${this.db.displayUrl} is busy with another writer`);
           announced = true;
           waited = true;
@@ -248,6 +251,8 @@ export class Engine {
         }
         this.leaseRenewedAt = Date.now();
         const applied = results[n + 3]!.rows.map(toAppliedRow);
+        // A version table of an older strata: add the runner column, once, under the lock.
+        if (Number(results[n + 4]!.rows[0]?.[0] ?? 0) === 0) await this.retryRead(() => this.db.client.execute(this.store.addAppliedByColumn()));
         return { state: { applied, lock: after, initialized: true }, lock: { waited, tookOverFrom: tookOver } };
       }
       // Someone else holds it. A holder on this host whose process is gone can be taken at once.
@@ -341,11 +346,25 @@ export class Engine {
     return [this.store.renewLock(this.me, this.leaseMs)];
   }
 
-  /** Statements that record a step in the version table, inside its transaction. */
-  private recordStatements(file: MigrationFile, direction: Direction): InStatement[] {
-    return direction === "up"
-      ? [this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, state: "applied" }, STEP_DURATION_MS)]
-      : [this.store.deleteApplied(file.version), GUARD_VERSION_ROW];
+  /** Statements that record a step in the version table, inside its transaction (with their roles). */
+  private recordInto(b: RoledStatements, file: MigrationFile, direction: Direction): RoledStatements {
+    const g = this.store.guard;
+    if (direction === "up") {
+      return b.add({ kind: "record" }, this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, state: "applied", appliedBy: this.me.holder }, stepDurationMs(g)));
+    }
+    return b.add({ kind: "record" }, this.store.deleteApplied(file.version)).add({ kind: "version-guard" }, guardVersionRow(g));
+  }
+
+  /** One migration's transaction: guard start, its statements, the checks, its version row. */
+  private stepStatements(file: MigrationFile, direction: Direction, userStatements: string[], scope: Scope, renew: boolean): RoledStatements {
+    const g = this.store.guard;
+    const b = new RoledStatements().add({ kind: "guard-start" }, guardStart(g, scope));
+    userStatements.forEach((sql, index) => b.add({ kind: "user", index }, sql));
+    b.add({ kind: "foreign-keys" }, guardForeignKeys(g, scope));
+    this.recordInto(b, file, direction);
+    b.add({ kind: "bookkeeping" }, guardEnd(g));
+    if (renew) b.add({ kind: "bookkeeping" }, ...this.leaseRenewal());
+    return b;
   }
 
   /**
@@ -362,14 +381,9 @@ export class Engine {
     await this.db.client.batch(stmts, "write");
   }
 
-  /**
-   * Local connection set-up, once: temp tables (the guard's) in memory — no temp file, no extra
-   * fsync per migration — and enforcement off on this single connection (inTransaction sets it
-   * too). Outside any transaction: SQLite ignores or refuses both inside one.
-   */
+  /** Local connection set-up, once: enforcement off on the single connection (outside any transaction). */
   private async prepareLocal(): Promise<void> {
     if (this.db.remote || this.localPrepared) return;
-    await this.db.client.execute("PRAGMA temp_store = MEMORY");
     await this.db.client.execute("PRAGMA foreign_keys = OFF");
     this.localPrepared = true;
   }
@@ -378,16 +392,24 @@ export class Engine {
    * Runs steps in order. Consecutive transactional SQL steps travel together as one statement
    * sequence in which each migration is still its own transaction with its version row and
    * guards (BEGIN … COMMIT per migration): one request on a remote database, one call into
-   * SQLite on a local one.
+   * SQLite on a local one. `signal` is checked between migrations: when it is aborted, no
+   * further migration starts and the run stops with an "interrupted" error.
    */
   async runSteps(
     items: PlannedRun[],
     onStep?: (index: number, total: number, item: PlannedRun) => void,
     /** Results are appended here as they complete, so a failure leaves the completed ones. */
     results: StepResult[] = [],
+    signal?: AbortSignal,
   ): Promise<StepResult[]> {
     let i = 0;
+    const runOne = async (item: PlannedRun) => {
+      onStep?.(i + 1, items.length, item);
+      results.push(item.direction === "up" ? await this.up(item.file) : await this.down(item.file));
+      i++;
+    };
     while (i < items.length) {
+      checkAborted(signal);
       const group = await this.groupFrom(items, i);
       if (group.length > 1) {
         onStep?.(i + 1, items.length, items[i]!);
@@ -397,17 +419,12 @@ export class Engine {
         // A failed member stops the group; the loop runs it alone, which reports the exact
         // statement (or succeeds, if the failure was passing).
         if (done.length < group.length) {
-          const item = items[i]!;
-          onStep?.(i + 1, items.length, item);
-          results.push(item.direction === "up" ? await this.up(item.file) : await this.down(item.file));
-          i++;
+          checkAborted(signal);
+          await runOne(items[i]!);
         }
         continue;
       }
-      const item = items[i]!;
-      onStep?.(i + 1, items.length, item);
-      results.push(item.direction === "up" ? await this.up(item.file) : await this.down(item.file));
-      i++;
+      await runOne(items[i]!);
     }
     return results;
   }
@@ -434,11 +451,10 @@ export class Engine {
     await this.prepareLocal();
     const started = performance.now();
     const parts = ["PRAGMA foreign_keys = OFF"];
-    const renewal = this.leaseRenewal();
     for (const [k, g] of group.entries()) {
       const scope = scopeOf(g.step.statements.map((x) => x.sql));
-      const finish = [guardForeignKeys(scope), ...this.recordStatements(g.file, g.direction), ...(k === group.length - 1 ? renewal : [])];
-      parts.push("BEGIN IMMEDIATE", ...guardStart(scope).map(inlineStatement), ...g.step.statements.map((x) => x.sql), ...finish.map(inlineStatement), "COMMIT");
+      const b = this.stepStatements(g.file, g.direction, g.step.statements.map((x) => x.sql), scope, k === group.length - 1);
+      parts.push("BEGIN IMMEDIATE", ...b.statements.map(inlineStatement), "COMMIT");
     }
     const result = (outcome: Outcome, g: PlannedRun, recovered = false): StepResult => ({
       version: g.file.version,
@@ -452,6 +468,10 @@ export class Engine {
       await this.db.client.executeMultiple(parts.join(";\n") + ";");
       return group.map((g) => result(g.direction === "up" ? "applied" : "reverted", g));
     } catch (e) {
+      if (!this.db.remote) await this.db.client.execute("ROLLBACK").catch(() => undefined);
+      const c = classifyError(e).class;
+      // Nothing to learn by re-reading: the server refused us, not the SQL.
+      if (c === "auth" || c === "client" || c === "tls") throw describeDbError(e, this.db.displayUrl);
       const lost = isTransportError(e);
       const committed = await this.committedCount(group);
       const done = group.slice(0, committed).map((g) => result(g.direction === "up" ? "applied" : "reverted", g, lost));
@@ -481,94 +501,115 @@ export class Engine {
     };
     const scopes = loaded.map((l) => (l.step.kind === "sql" ? scopeOf(l.step.statements.map((x) => x.sql)) : undefined));
     const scope: Scope = scopes.some((x) => x === undefined) ? undefined : [...new Set(scopes.flat() as string[])];
-    const tail = [guardForeignKeys(scope), ...this.leaseRenewal()];
-    try {
-      if (loaded.every((l) => l.step.kind === "sql")) {
-        // One batch; `origin[i]` says which migration and statement batch position i came from.
-        const stmts: InStatement[] = [...guardStart(scope)];
-        const origin: ({ index: number; local: number } | undefined)[] = stmts.map(() => undefined);
-        loaded.forEach((l, index) => {
-          (l.step as LoadedStep & { kind: "sql" }).statements.forEach((st, local) => {
-            stmts.push(st.sql);
-            origin.push({ index, local });
-          });
-          for (const r of this.recordStatements(l.file, l.direction)) {
-            stmts.push(r);
-            origin.push(undefined);
-          }
-        });
-        try {
-          // Fast path: the whole transaction as one statement sequence (one call into SQLite,
-          // one request remotely). If it fails it rolls back entirely; the batch form below then
-          // runs it again only to learn which statement failed (and rolls back again).
-          await this.prepareLocal();
-          const text = ["PRAGMA foreign_keys = OFF", "BEGIN IMMEDIATE", ...[...stmts, ...tail].map(inlineStatement), "COMMIT"];
-          try {
-            await this.db.client.executeMultiple(text.join(";\n") + ";");
-            return done();
-          } catch (e) {
-            if (isTransportError(e) && this.db.remote) {
-              // The answer was lost: the version table tells whether the transaction committed.
-              const committed = (await this.committedCount(loaded)) === loaded.length;
-              this.logger.warn(`lost the server's answer for the single transaction; the version table shows it ${committed ? "COMMITTED" : "did NOT commit"}`);
-              if (committed) return done();
-              throw describeDbError(e, this.db.displayUrl);
-            }
-            if (!this.db.remote) await this.db.client.execute("ROLLBACK").catch(() => undefined);
-          }
-          await this.runBatch([...stmts, ...tail]);
-        } catch (e) {
-          const i = (e as { statementIndex?: number }).statementIndex;
-          const own = i !== undefined ? origin[i] : undefined;
-          if (own) {
-            const l = loaded[own.index]!;
-            throw statementError(e, l.file, l.direction, l.step as LoadedStep & { kind: "sql" }, own.local, false, true);
-          }
-          throw e;
-        }
-      } else {
-        await this.inTransaction(guardStart(scope), async (tx) => {
-          for (const l of loaded) {
-            if (l.step.kind === "sql") {
-              for (const [local, st] of l.step.statements.entries()) {
-                try {
-                  await tx.execute(st.sql);
-                } catch (e) {
-                  throw statementError(e, l.file, l.direction, l.step, local, false, true);
-                }
-              }
-            } else {
-              try {
-                await l.step.run(tx);
-              } catch (e) {
-                throw tsError(e, l.step.file, l.direction, false);
-              }
-            }
-            await tx.batch(this.recordStatements(l.file, l.direction));
-          }
-          await tx.batch(tail);
-        });
-      }
-      return done();
-    } catch (e) {
+    const g = this.store.guard;
+    const tail = new RoledStatements().add({ kind: "foreign-keys" }, guardForeignKeys(g, scope)).add({ kind: "bookkeeping" }, guardEnd(g), ...this.leaseRenewal());
+    const b = new RoledStatements().add({ kind: "guard-start" }, guardStart(g, scope));
+    /** For each statement position in `b`: the migration (and its statement) it came from. */
+    const origin: ({ index: number; local?: number } | undefined)[] = [undefined];
+    const failed = (e: unknown, role: Role | undefined, at: { index: number; local?: number } | undefined): never => {
       if (e instanceof StrataError) throw e;
-      const msg = messageOf(e);
-      if (msg.includes(GUARD_MESSAGES.foreignKeys)) {
+      const c = classifyError(e).class;
+      if (c === "statement" && role?.kind === "foreign-keys") {
         throw new StrataError("sql", "the migrations would leave new foreign key violations; all of them were rolled back", {
           hint: "run them without --single-transaction to see which one and which rows",
         });
       }
-      if (/UNIQUE constraint failed: .*\.version/.test(msg) || msg.includes(GUARD_MESSAGES.versionRow)) {
+      if (c === "statement" && (role?.kind === "record" || role?.kind === "version-guard")) {
         throw new StrataError("state", "another runner changed the version table meanwhile; nothing was committed", { hint: "run again" });
       }
+      if (c === "statement" && role?.kind === "guard-start") throw enforcementError(this.db.displayUrl);
+      if (c === "statement" && role?.kind === "user" && at?.local !== undefined) {
+        const l = loaded[at.index]!;
+        throw statementError(e, l.file, l.direction, l.step as LoadedStep & { kind: "sql" }, at.local, false, true);
+      }
       throw describeDbError(e, this.db.displayUrl);
+    };
+    if (loaded.every((l) => l.step.kind === "sql")) {
+      loaded.forEach((l, index) => {
+        (l.step as LoadedStep & { kind: "sql" }).statements.forEach((st, local) => {
+          b.add({ kind: "user", index: local }, st.sql);
+          origin.push({ index, local });
+        });
+        const before = b.statements.length;
+        this.recordInto(b, l.file, l.direction);
+        for (let k = before; k < b.statements.length; k++) origin.push({ index });
+      });
+      b.add(tail.roles[0]!, tail.statements[0]!);
+      for (let k = 1; k < tail.statements.length; k++) b.add(tail.roles[k]!, tail.statements[k]!);
+      // Fast path: the whole transaction as one statement sequence (one call into SQLite, one
+      // request remotely). If it fails it rolls back entirely; the batch form below then runs
+      // it again only to learn which statement failed (and rolls back again).
+      await this.prepareLocal();
+      const text = ["PRAGMA foreign_keys = OFF", "BEGIN IMMEDIATE", ...b.statements.map(inlineStatement), "COMMIT"];
+      try {
+        await this.db.client.executeMultiple(text.join(";\n") + ";");
+        return done();
+      } catch (e) {
+        const c = classifyError(e).class;
+        if (c === "auth" || c === "client" || c === "tls") throw describeDbError(e, this.db.displayUrl);
+        if (isTransportError(e) && this.db.remote) {
+          // The answer was lost: the version table tells whether the transaction committed.
+          const committed = (await this.committedCount(loaded)) === loaded.length;
+          this.logger.warn(`lost the server's answer for the single transaction; the version table shows it ${committed ? "COMMITTED" : "did NOT commit"}`);
+          if (committed) return done();
+          throw describeDbError(e, this.db.displayUrl);
+        }
+        if (!this.db.remote) await this.db.client.execute("ROLLBACK").catch(() => undefined);
+      }
+      try {
+        await this.runBatch(b.statements);
+      } catch (e) {
+        const i = (e as { statementIndex?: number }).statementIndex;
+        failed(e, b.roleOf(e), i === undefined ? undefined : origin[i]);
+      }
+      return done();
+    }
+    let current: { index: number } | undefined;
+    try {
+      await this.inTransaction([b.statements[0]!], async (tx) => {
+        for (const [index, l] of loaded.entries()) {
+          current = { index };
+          if (l.step.kind === "sql") {
+            for (const [local, st] of l.step.statements.entries()) {
+              try {
+                await tx.execute(st.sql);
+              } catch (e) {
+                throw statementError(e, l.file, l.direction, l.step, local, false, true);
+              }
+            }
+          } else {
+            await this.runTs(l.step, l.direction, tx);
+          }
+          const rec = this.recordInto(new RoledStatements(), l.file, l.direction);
+          await tx.batch(rec.statements).catch((e) => { throw new StageError(rec.roleOf(e), e); });
+        }
+        current = undefined;
+        await tx.batch(tail.statements).catch((e) => { throw new StageError(tail.roleOf(e), e); });
+      });
+    } catch (e) {
+      if (e instanceof StageError) failed(e.cause, e.role, current);
+      failed(e, undefined, current);
+    }
+    return done();
+  }
+
+  /** Runs a TS migration's function: what it throws is its failure, never a reason to retry. */
+  private async runTs(step: LoadedStep & { kind: "ts" }, direction: Direction, tx: Transaction): Promise<void> {
+    try {
+      await step.run(tx);
+    } catch (e) {
+      if (e instanceof StrataError) throw e;
+      const c = classifyError(e).class;
+      // The server ended the transaction under it (sqld's lock-hold / idle limits): a bounded re-run may succeed.
+      if (c === "rolled-back") throw e;
+      if (c === "auth" || c === "tls" || c === "transport" || c === "timeout") throw describeDbError(e, this.db.displayUrl);
+      throw tsError(e, step.file, direction, false);
     }
   }
 
-  private async runStep(file: MigrationFile, direction: Direction, step: LoadedStep): Promise<StepResult> {
+  private async runStep(file: MigrationFile, direction: Direction, step: LoadedStep, attempt = 1, firstStarted = Date.now()): Promise<StepResult> {
     const started = performance.now();
     const base = { version: file.version, name: file.name, direction };
-    const record = this.recordStatements(file, direction);
     const done = (outcome: Outcome, recovered = false): StepResult => ({
       ...base,
       outcome,
@@ -582,32 +623,59 @@ export class Engine {
     }
 
     const scope = step.kind === "sql" ? scopeOf(step.statements.map((x) => x.sql)) : undefined;
-    const start = guardStart(scope);
-    const finish = [guardForeignKeys(scope), ...record, ...this.leaseRenewal()];
+    const b = this.stepStatements(file, direction, step.kind === "sql" ? step.statements.map((x) => x.sql) : [], scope, true);
+    let role: Role | undefined;
     try {
       if (step.kind === "sql") {
-        await this.runBatch([...start, ...step.statements.map((x) => x.sql), ...finish]);
+        await this.runBatch(b.statements);
       } else {
-        await this.inTransaction(start, async (tx) => {
-          await step.run(tx);
-          await tx.batch(finish);
+        // TS: the guard start, then the function, then everything after it (position 1 on).
+        const finish = b.statements.slice(1);
+        await this.inTransaction([b.statements[0]!], async (tx) => {
+          await this.runTs(step, direction, tx);
+          await tx.batch(finish).catch((e) => { throw new StageError(b.roleOf(e, -1), e); });
         });
       }
       return done(direction === "up" ? "applied" : "reverted");
     } catch (e) {
-      const failure = await this.explainFailure(e, file, direction, step, start.length);
-      if (failure === "already") return done(direction === "up" ? "already-applied" : "already-reverted");
-      if (failure === "lost") {
-        // The answer was lost: learn from the version table whether it committed.
-        const committed = (await this.committedCount([{ file, direction }])) === 1;
-        this.logger.warn(
-          `lost the server's answer for ${file.version}_${file.name} (${direction}); the version table shows it ${committed ? "COMMITTED" : "did NOT commit"}`,
-        );
-        if (committed) return done(direction === "up" ? "applied" : "reverted", true);
-        return this.runStep(file, direction, step);
+      role = e instanceof StageError ? e.role : b.roleOf(e);
+      const why = explainFailure(e, role, { file, direction, step, remote: this.db.remote, describe: (x) => describeDbError(x, this.db.displayUrl) });
+      const label = `${file.version}_${file.name} (${direction})`;
+      switch (why.kind) {
+        case "concurrent":
+          return done(direction === "up" ? "already-applied" : "already-reverted");
+        case "enforcement-on":
+          throw enforcementError(this.db.displayUrl);
+        case "foreign-keys":
+          throw await this.foreignKeyError(file, direction, step);
+        case "error":
+          throw why.error;
+        case "lost": {
+          // The answer was lost: learn from the version table whether it committed.
+          const committed = (await this.committedCount([{ file, direction }])) === 1;
+          this.logger.warn(`lost the server's answer for ${label}; the version table shows it ${committed ? "COMMITTED" : "did NOT commit"}`);
+          if (committed) return done(direction === "up" ? "applied" : "reverted", true);
+          this.checkRerun(label, attempt, firstStarted, "the server's answer was lost", e);
+          return this.runStep(file, direction, step, attempt + 1, firstStarted);
+        }
+        case "rolled-back": {
+          const cause = why.code === "STREAM_EXPIRED" ? "the server expired the idle stream" : `the server rolled the transaction back (${why.code}: it held the write lock too long while another writer waited)`;
+          this.logger.warn(`${label}: ${cause}; running it again (attempt ${attempt + 1} of ${MAX_RERUNS + 1})`);
+          this.checkRerun(label, attempt, firstStarted, cause, e);
+          return this.runStep(file, direction, step, attempt + 1, firstStarted);
+        }
       }
-      throw failure;
     }
+  }
+
+  /** Every re-run is bounded: by count, and by the lock timeout in total time. */
+  private checkRerun(label: string, attempt: number, firstStarted: number, cause: string, e: unknown): void {
+    if (attempt <= MAX_RERUNS && Date.now() - firstStarted < this.lockTimeoutMs) return;
+    throw new StrataError("failure", `${label} did not commit after ${attempt} attempt(s) in ${Math.round((Date.now() - firstStarted) / 1000)}s: ${cause}`, {
+      hint: "on sqld/Turso a transaction may hold the write lock ~5 s while others write: split a long data migration (see README \"Long migrations\"), or run it when nothing else writes",
+      cause: e,
+      details: describeDbError(e, this.db.displayUrl).details,
+    });
   }
 
   /** How many of `items`, in order, the version table records as done: one read, retried (after a lost answer). */
@@ -626,6 +694,7 @@ export class Engine {
   /**
    * Runs `fn` in a write transaction with foreign-key enforcement off (SQLite's documented way
    * to change schemas: no ON DELETE CASCADE fires when a parent table is dropped or rebuilt).
+   * An error of a prelude statement comes out as a StageError with the guard-start role.
    */
   async inTransaction<T>(prelude: InStatement[], fn: (tx: Transaction) => Promise<T>): Promise<T> {
     // Local: one pooled connection, so the pragma set here holds for the transaction below.
@@ -636,13 +705,12 @@ export class Engine {
       // once: end it, switch enforcement off on this stream, and begin again — with the prelude
       // and the check that enforcement is off, in the same round trip.
       const restart = this.db.remote ? ["ROLLBACK", "PRAGMA foreign_keys = OFF", "BEGIN IMMEDIATE"] : [];
-      const results = await tx.batch([...restart, ...prelude, "PRAGMA foreign_keys"]);
+      const results = await tx.batch([...restart, ...prelude, "PRAGMA foreign_keys"]).catch((e) => {
+        const i = (e as { statementIndex?: number }).statementIndex;
+        throw new StageError(i !== undefined && i >= restart.length && i < restart.length + prelude.length ? { kind: "guard-start" } : undefined, e);
+      });
       const fk = results[results.length - 1]!;
-      if (Number(fk.rows[0]?.[0] ?? 0) !== 0) {
-        throw new StrataError("failure", `${this.db.displayUrl} refuses to turn foreign-key enforcement off for the migration`, {
-          hint: "strata runs migrations with enforcement off so that rebuilding a table never cascades deletes; nothing was changed",
-        });
-      }
+      if (Number(fk.rows[0]?.[0] ?? 0) !== 0) throw enforcementError(this.db.displayUrl);
       const result = await fn(tx);
       await tx.commit();
       return result;
@@ -656,12 +724,11 @@ export class Engine {
     const client = this.db.client;
     const started = performance.now();
     const mark = direction === "up"
-      ? this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, state: "started" })
-      : { sql: `UPDATE "${this.store.table.replace(/"/g, '""')}" SET state = 'started' WHERE version = ?`, args: [file.version] };
+      ? this.store.insertApplied({ version: file.version, name: file.name, checksum: file.checksum, state: "started", appliedBy: this.me.holder })
+      : this.store.markStarted(file.version);
     try {
       await client.execute(mark);
     } catch (e) {
-      if (/UNIQUE constraint/i.test(messageOf(e))) return; // applied by another runner meanwhile
       throw describeDbError(e, this.db.displayUrl);
     }
     if (step.kind === "sql") {
@@ -681,35 +748,6 @@ export class Engine {
     }
     const finish = direction === "up" ? this.store.markApplied(file.version, Math.round(performance.now() - started)) : this.store.deleteApplied(file.version);
     await client.execute(finish);
-  }
-
-  /** Classifies a failed transactional step: a concurrent runner, a lost answer, or an error to report. */
-  private async explainFailure(
-    e: unknown,
-    file: MigrationFile,
-    direction: Direction,
-    step: LoadedStep,
-    offset: number,
-  ): Promise<"already" | "lost" | StrataError> {
-    if (e instanceof StrataError) return e;
-    const msg = messageOf(e);
-    if (this.db.remote && isTransportError(e)) return "lost";
-    if (isTransportError(e) && !this.db.remote) return describeDbError(e, this.db.displayUrl);
-    const index = (e as { statementIndex?: number }).statementIndex;
-    if (/UNIQUE constraint failed: .*\.version/i.test(msg) && direction === "up") return "already";
-    if (msg.includes(GUARD_MESSAGES.versionRow)) return "already";
-    if (msg.includes(GUARD_MESSAGES.enforcementOn)) {
-      return new StrataError("failure", `${this.db.displayUrl} refuses to turn foreign-key enforcement off for the migration`, {
-        hint: "strata runs migrations with enforcement off so that rebuilding a table never cascades deletes; nothing was changed",
-      });
-    }
-    if (msg.includes(GUARD_MESSAGES.foreignKeys)) return this.foreignKeyError(file, direction, step);
-    if (/SQLITE_BUSY|database is locked/i.test(msg)) return describeDbError(e, this.db.displayUrl);
-    if (step.kind === "sql" && index !== undefined && index >= offset && index < offset + step.statements.length) {
-      return statementError(e, file, direction, step, index - offset, false);
-    }
-    if (step.kind === "ts") return tsError(e, step.file, direction, false);
-    return describeDbError(e, this.db.displayUrl);
   }
 
   /** Re-runs the step in a transaction that is rolled back, to name the violating rows. */
@@ -737,35 +775,15 @@ export class Engine {
   }
 }
 
+/** Re-runs of one migration after a lost answer or a server-side rollback. */
+export const MAX_RERUNS = 3;
+
 class RollbackSignal extends Error {}
 
-function statementError(e: unknown, file: MigrationFile, direction: Direction, step: LoadedStep & { kind: "sql" }, index: number, noTx: boolean, all = false): StrataError {
-  const stmt = step.statements[index]!;
-  const preview = stmt.sql.replace(/\s+/g, " ").slice(0, 120);
-  return new StrataError("sql", `${sqliteMessage(e)} — in statement: ${preview}${stmt.sql.length > 120 ? "…" : ""}`, {
-    file: step.file,
-    line: stmt.line,
-    hint: noTx
-      ? `this no-transaction migration stopped midway; fix the database, then \`strata resolve ${file.version} --applied|--reverted\``
-      : all
-        ? "every migration of this --single-transaction run was rolled back; fix the statement and run again"
-        : `${file.version}_${file.name} (${direction}) was rolled back; fix the statement and run again`,
-    cause: e,
-    details: { version: file.version, statement: stmt.sql, sqliteMessage: sqliteMessage(e) },
-  });
-}
-
-function tsError(e: unknown, file: string, direction: Direction, noTx: boolean): StrataError {
-  const base = path.basename(file);
-  const stack = (e as Error)?.stack ?? "";
-  const at = new RegExp(`${base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:(\\d+)`).exec(stack);
-  return new StrataError("sql", `${direction}() of ${base} failed: ${sqliteMessage(e)}`, {
-    file,
-    line: at ? Number(at[1]) : undefined,
-    hint: noTx
-      ? "this no-transaction migration stopped midway; fix the database, then `strata resolve <version> --applied|--reverted`"
-      : "the migration was rolled back; fix it and run again",
-    cause: e,
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  throw new StrataError("interrupted", "interrupted: no further migration was started", {
+    hint: "the migrations reported before this line are committed; run `strata up` again to continue",
   });
 }
 
@@ -776,6 +794,10 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -1,9 +1,11 @@
 /**
  * All SQL for strata's own tables lives here: the version table (one row per applied
  * migration), the run lock (one row while a runner holds it) and the audit log.
- * Names derive from --table: `<table>`, `<table>_lock`, `<table>_log`.
+ * Names derive from --table: `<table>`, `<table>_lock`, `<table>_log`, and `<table>_guard`
+ * (the integrity guard's scratch row, empty outside a migration's transaction; see guard.ts).
  */
 import type { InStatement, Row } from "@libsql/client";
+import { guardTableSql } from "./guard.ts";
 
 export type MigrationState = "applied" | "started";
 
@@ -15,6 +17,8 @@ export interface AppliedRow {
   durationMs: number;
   /** "started": a no-transaction migration that began and never recorded its end. */
   state: MigrationState;
+  /** The runner (Identity.holder) that applied it; undefined for rows stamped or from older strata. */
+  appliedBy?: string | undefined;
 }
 
 export interface LockRow {
@@ -56,17 +60,20 @@ export class Store {
   private readonly t: string;
   private readonly lock: string;
   private readonly log: string;
+  /** The guard's table, quoted (guard.ts). */
+  readonly guard: string;
 
   constructor(table: string) {
     this.table = table;
     this.t = quoteIdent(table);
     this.lock = quoteIdent(table + "_lock");
     this.log = quoteIdent(table + "_log");
+    this.guard = quoteIdent(table + "_guard");
   }
 
   /** Names of strata's own tables, which schema tools must ignore. */
   get ownTables(): string[] {
-    return [this.table, this.table + "_lock", this.table + "_log"];
+    return [this.table, this.table + "_lock", this.table + "_log", this.table + "_guard"];
   }
 
   createTables(): InStatement[] {
@@ -77,7 +84,8 @@ export class Store {
   checksum TEXT NOT NULL,
   applied_at TEXT NOT NULL,
   duration_ms INTEGER NOT NULL DEFAULT 0,
-  state TEXT NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'started'))
+  state TEXT NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'started')),
+  applied_by TEXT
 )`,
       `CREATE TABLE IF NOT EXISTS ${this.lock} (
   id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -101,7 +109,23 @@ export class Store {
   duration_ms INTEGER NOT NULL,
   message TEXT
 )`,
+      guardTableSql(this.guard),
     ];
+  }
+
+  /** 1 when the version table has the applied_by column (tables from older strata lack it). */
+  hasAppliedByColumn(): InStatement {
+    return { sql: "SELECT count(*) AS n FROM pragma_table_info(?) WHERE name = 'applied_by'", args: [this.table] };
+  }
+
+  /** Brings a version table of an older strata up to date (run once, under the lock). */
+  addAppliedByColumn(): InStatement {
+    return `ALTER TABLE ${this.t} ADD COLUMN applied_by TEXT`;
+  }
+
+  /** The rows of some versions with the runner that wrote them: the read-back after a commit. */
+  selectVersionRows(versions: string[]): InStatement {
+    return { sql: `SELECT version, applied_by FROM ${this.t} WHERE version IN (SELECT value FROM json_each(?))`, args: [JSON.stringify(versions)] };
   }
 
   selectApplied(): InStatement {
@@ -146,9 +170,23 @@ WHERE ${this.lock}.expires_at < ${NOW} OR ${this.lock}.holder = excluded.holder 
   /** `durationSql`: an SQL expression for duration_ms, evaluated when the row is written. */
   insertApplied(row: Omit<AppliedRow, "appliedAt" | "durationMs">, durationSql = "0"): InStatement {
     return {
-      sql: `INSERT INTO ${this.t} (version, name, checksum, applied_at, duration_ms, state) VALUES (?, ?, ?, ${NOW}, ${durationSql}, ?)`,
-      args: [row.version, row.name, row.checksum, row.state],
+      sql: `INSERT INTO ${this.t} (version, name, checksum, applied_at, duration_ms, state, applied_by) VALUES (?, ?, ?, ${NOW}, ${durationSql}, ?, ?)`,
+      args: [row.version, row.name, row.checksum, row.state, row.appliedBy ?? null],
     };
+  }
+
+  /** Marks an applied no-transaction migration as started on its way down. */
+  markStarted(version: string): InStatement {
+    return { sql: `UPDATE ${this.t} SET state = 'started' WHERE version = ?`, args: [version] };
+  }
+
+  /**
+   * The state read as one batch whose failing position says what is missing: a probe of a table
+   * fails only when the table does not exist, the select after it only when its columns differ.
+   * [probe version table, versions, probe lock table, lock]
+   */
+  readStateBatch(): InStatement[] {
+    return [`SELECT 1 FROM ${this.t} LIMIT 0`, this.selectApplied(), `SELECT 1 FROM ${this.lock} LIMIT 0`, this.selectLock()];
   }
 
   /** Marks a started no-transaction migration as finished. */
