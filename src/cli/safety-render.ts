@@ -34,8 +34,8 @@ const ms = (n: number | null) => (n === null ? "-" : n < 1000 ? `${n} ms` : `${(
 const perTable = (o: Record<string, number> | null) => (o === null ? "not counted (no down)" : Object.entries(o).map(([t, n]) => `${t} ${n}`).join(", ") || "-");
 
 export function renderRehearse(r: RehearseResult): string {
+  if (!r.copy) return `nothing pending: ${r.database} is at ${r.from ?? "base"}; nothing to rehearse`;
   const out = [`rehearsed on a ${r.copy.kind === "snapshot" ? "snapshot" : "dump"} of ${r.database} (copied in ${ms(r.copy.snapshotMs)}); the original was not written`];
-  if (r.migrations.length === 0 && !r.failure) return [...out, `nothing pending: the database is at ${r.from ?? "base"}`].join("\n");
   if (r.migrations.length > 0) {
     out.push(table([
       ["MIGRATION", "UP", "WRITE LOCK ≈", "DOWN", "UP AGAIN", "ROWS CHANGED", "REBUILT (rows)", "FK VIOLATIONS"],

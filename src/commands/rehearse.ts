@@ -17,7 +17,7 @@ import { Store } from "../runtime/store.ts";
 import { integrityProblems } from "../backup/db.ts";
 import { makeCopy, type RehearsalCopy } from "../rehearse/copy.ts";
 import { foreignKeyViolations, rootPages, rowCount, startCountingWrites, stopCountingWrites } from "../rehearse/measure.ts";
-import type { CommandOptions } from "./context.ts";
+import { withSession, type CommandOptions } from "./context.ts";
 
 export interface RehearseOptions extends CommandOptions {
   /** Keep the copy (and its backup files) in this folder instead of a temporary one. */
@@ -61,7 +61,8 @@ export interface RehearsalFailure {
 export interface RehearseResult {
   ok: boolean;
   database: string;
-  copy: { kind: RehearsalCopy["kind"]; snapshotMs: number; kept: string | null };
+  /** The copy the migrations ran on; null when nothing was pending (no copy made). */
+  copy: { kind: RehearsalCopy["kind"]; snapshotMs: number; kept: string | null } | null;
   from: string | null;
   to: string | null;
   migrations: RehearsedMigration[];
@@ -78,6 +79,15 @@ export async function rehearse(options: RehearseOptions): Promise<RehearseResult
   const settings = resolveSettings(options);
   const url = requireUrl(settings);
   const files = discoverMigrations(settings.dir);
+  // One read of the target first: a state `up` would refuse, or nothing pending, needs no copy.
+  const target = await withSession(options, { write: false }, async (s) => reconcile(s.files, (await s.engine.readState()).applied));
+  const refused = blockingProblems(target);
+  if (refused) throw refused;
+  if (!target.some((e) => e.state === "pending")) {
+    const at = currentVersion(target) ?? null;
+    logger.info(`nothing pending: ${redactUrl(url)} is at ${at ?? "base"}`);
+    return { ok: true, database: redactUrl(url), copy: null, from: at, to: at, migrations: [], integrity: [], irreversible: [], failure: null, durationMs: Date.now() - started };
+  }
   logger.info(`copying ${redactUrl(url)} for the rehearsal`);
   const copy = await makeCopy({ url, authToken: settings.authToken, table: settings.table, busyTimeoutMs: Math.max(settings.lockTimeoutMs, 1000) }, logger, options.keepCopy);
   const db = await openDatabase(`file:${copy.file}`, { create: false, busyTimeoutMs: 5000 });

@@ -89,12 +89,10 @@ export function analyse(m: MigrationAnalysis): Finding[] {
   const survives = (name: string) => byName(m.after.tables, name) !== undefined;
   const fallback = { file: m.file, line: 1 };
   /** The first statement that names `table` (and `column`), for findings from the schemas. */
+  const tokenNames = m.statements.map((s) => new Set(significantTokens(s.sql).map((t) => lower(identValue(t)))));
   const where = (table: string, column?: string): { file: string; line: number } => {
-    const names = (s: ExecutedStatement) => significantTokens(s.sql).map((t) => lower(identValue(t)));
-    const hit = m.statements.find((s) => {
-      const n = names(s);
-      return n.includes(lower(table)) && (column === undefined || n.includes(lower(column)));
-    }) ?? m.statements.find((s) => names(s).includes(lower(table)));
+    const named = (i: number, name: string) => tokenNames[i]!.has(lower(name));
+    const hit = m.statements.find((_, i) => named(i, table) && (column === undefined || named(i, column))) ?? m.statements.find((_, i) => named(i, table));
     return hit ?? fallback;
   };
   const add = (code: Code, at: { file: string; line: number }, message: string) => out.push(finding(code, m.version, at, message));
