@@ -112,6 +112,8 @@ for (const c of CASES) {
     assert.ok(fired.codes.includes(c.code), `${c.code} should fire; got ${fired.codes.join(", ") || "nothing"}`);
     const quiet = await lint002(t, c.quiet.up, c.quiet.down);
     assert.ok(!quiet.codes.includes(c.code), `${c.code} should not fire; got ${quiet.codes.join(", ")}`);
+    // The safe change really ran (and its down too): quiet is not a broken migration.
+    assert.ok(!quiet.codes.some((x) => x === "migration.fails" || x === "reversibility.down-fails"), quiet.codes.join(", "));
   });
 }
 
