@@ -217,10 +217,7 @@ test("SIGTERM (as Ctrl-C) stops new starts; the running database finishes; exit 
 
 // ---------------------------------------------------------------- the real sqld, one namespace per tenant
 
-// TEMPORARY until the remote engine runs on sqld (branch remote-engine): then only NO_SQLD.
-const ENGINE_ON_SQLD = process.env.STRATA_FLEET_SQLD === "1" ? false : "the migration engine does not run on sqld yet (remote-engine)";
-
-describe("fleet on sqld namespaces", { skip: NO_SQLD || ENGINE_ON_SQLD }, () => {
+describe("fleet on sqld namespaces", { skip: NO_SQLD }, () => {
   let server: Sqld;
   let seq = 0;
   before(async () => {
