@@ -126,6 +126,9 @@ test("lint: a finding names file:line of the statement, and says what to do", as
   assert.match(drop.message, /"posts"/);
   assert.ok(drop.advice.length > 10);
   assert.equal(result.ok, false);
+  // A new constraint points at the statement that writes it: the rebuilt table's CREATE.
+  const tighten = await lint002(t, "-- tighten\n" + rebuildUsers("id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT, age TEXT, score INTEGER", "id, email, name, age, score"), SAME_USERS);
+  assert.equal(tighten.result.findings.find((f) => f.code === "data-dependent.not-null")!.line, 2);
 });
 
 test("lint: an empty .down.sql counts as missing for a destructive up", async (t) => {

@@ -90,9 +90,12 @@ export function analyse(m: MigrationAnalysis): Finding[] {
   const fallback = { file: m.file, line: 1 };
   /** The first statement that names `table` (and `column`), for findings from the schemas. */
   const tokenNames = m.statements.map((s) => new Set(significantTokens(s.sql).map((t) => lower(identValue(t)))));
-  const where = (table: string, column?: string): { file: string; line: number } => {
+  const normalized = m.statements.map((s) => normalizeSql(s.sql));
+  /** The statement that writes `text` (a column definition, a constraint), else the first naming the table (and column). */
+  const where = (table: string, column?: string, text?: string): { file: string; line: number } => {
     const named = (i: number, name: string) => tokenNames[i]!.has(lower(name));
-    const hit = m.statements.find((_, i) => named(i, table) && (column === undefined || named(i, column))) ?? m.statements.find((_, i) => named(i, table));
+    const written = text === undefined ? undefined : m.statements.find((_, i) => normalized[i]!.includes(normalizeSql(text)));
+    const hit = written ?? m.statements.find((_, i) => named(i, table) && (column === undefined || named(i, column))) ?? m.statements.find((_, i) => named(i, table));
     return hit ?? fallback;
   };
   const add = (code: Code, at: { file: string; line: number }, message: string) => out.push(finding(code, m.version, at, message));
@@ -152,7 +155,7 @@ function analyseTable(
   rebuilt: boolean,
   renamedColumns: Set<string>,
   actions: { s: ExecutedStatement; a: ReturnType<typeof actionOf> }[],
-  where: (table: string, column?: string) => { file: string; line: number },
+  where: (table: string, column?: string, text?: string) => { file: string; line: number },
   add: (code: Code, at: { file: string; line: number }, message: string) => void,
 ): void {
   const q = quoteIdent(t.name);
@@ -169,28 +172,28 @@ function analyseTable(
       continue;
     }
     if (tc.generated === null && c.generated === null && lossyTypeChange(c.type, tc.type)) {
-      add("destructive.type-change", where(t.name, tc.name), `type of ${q}.${quoteIdent(tc.name)} changes from ${c.type || "none"} to ${tc.type || "none"}: stored values may be converted`);
+      add("destructive.type-change", where(t.name, tc.name, tc.definition), `type of ${q}.${quoteIdent(tc.name)} changes from ${c.type || "none"} to ${tc.type || "none"}: stored values may be converted`);
     }
     if (!c.notNull && tc.notNull && tc.pk === 0) {
-      add("data-dependent.not-null", where(t.name, tc.name), `${q}.${quoteIdent(tc.name)} becomes NOT NULL: fails if any existing row holds NULL`);
+      add("data-dependent.not-null", where(t.name, tc.name, tc.definition), `${q}.${quoteIdent(tc.name)} becomes NOT NULL: fails if any existing row holds NULL`);
     }
-    if (!c.unique && tc.unique) add("data-dependent.unique", where(t.name, tc.name), `${q}.${quoteIdent(tc.name)} becomes UNIQUE: fails if existing rows have duplicates`);
+    if (!c.unique && tc.unique) add("data-dependent.unique", where(t.name, tc.name, tc.definition), `${q}.${quoteIdent(tc.name)} becomes UNIQUE: fails if existing rows have duplicates`);
   }
   for (const tc of t.columns) {
     const isNew = !f.columns.some((c) => lower(c.name) === lower(tc.name)) && !actions.some(({ a }) => a?.kind === "renameColumn" && lower(a.to) === lower(tc.name));
     const noDefault = tc.defaultValue === null || tc.defaultValue.toUpperCase() === "NULL";
     if (isNew && tc.notNull && noDefault && tc.generated === null && tc.pk === 0) {
-      add("incompatible.not-null-without-default", where(t.name, tc.name), `new column ${q}.${quoteIdent(tc.name)} is NOT NULL without a default: inserts from the running app version fail`);
+      add("incompatible.not-null-without-default", where(t.name, tc.name, tc.definition), `new column ${q}.${quoteIdent(tc.name)} is NOT NULL without a default: inserts from the running app version fail`);
     }
   }
   const normalized = (xs: string[]) => new Set(xs.map(normalizeSql));
   const oldChecks = normalized(f.checks);
   for (const check of t.checks) {
-    if (!oldChecks.has(normalizeSql(check))) add("data-dependent.check", where(t.name), `new ${check} on ${q} fails if existing rows violate it`);
+    if (!oldChecks.has(normalizeSql(check))) add("data-dependent.check", where(t.name, undefined, check), `new ${check} on ${q} fails if existing rows violate it`);
   }
   const oldUniques = normalized(f.constraints.filter((c) => c.kind === "unique").map((c) => c.text));
   for (const u of t.constraints.filter((c) => c.kind === "unique")) {
-    if (!oldUniques.has(normalizeSql(u.text))) add("data-dependent.unique", where(t.name), `new ${u.text} on ${q} fails if existing rows have duplicates`);
+    if (!oldUniques.has(normalizeSql(u.text))) add("data-dependent.unique", where(t.name, undefined, u.text), `new ${u.text} on ${q} fails if existing rows have duplicates`);
   }
   const fkKey = (k: Table["foreignKeys"][number]) => lower(`${k.from.join(",")}>${k.table}(${k.to.join(",")})`);
   const oldFks = new Set(f.foreignKeys.map(fkKey));
