@@ -1,6 +1,7 @@
 /**
- * Unattended operation: concurrent runners, kill -9 at random moments, integrity guards.
- * (Remote variants live in remote.test.ts.)
+ * Unattended operation: concurrent runners, kill -9 at random moments, integrity guards — on a
+ * local file and on the real sqld (its tests start with "sqld:"; one sqld for this file, a fresh
+ * namespace per test, see test/support/remote.ts).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,8 +12,12 @@ import { up } from "../src/commands/migrate.ts";
 import { status } from "../src/commands/inspect.ts";
 import { resolve } from "../src/commands/record.ts";
 import { StrataError } from "../src/errors.ts";
+import { createClient, type Client } from "@libsql/client";
+import { check } from "../src/commands/schema.ts";
 import { ensureBinary } from "./support/build.ts";
-import { openDb, runCommand, tempDir, userSchema, writeFiles } from "./support/cli.ts";
+import { copyCalendar, openDb, ROOT, runCommand, tempDir, userSchema, writeFiles } from "./support/cli.ts";
+import { remote, tableMigrations } from "./support/remote.ts";
+import { NO_SQLD, startSqld } from "./support/sqld.ts";
 
 /** 30 migrations: DDL, large data loads, TS data migrations, a rebuild. */
 function crashMigrations(): Record<string, string> {
@@ -188,4 +193,204 @@ INSERT INTO child VALUES (10, 1), (11, 2), (12, 2);`,
   const db = openDb(t, file);
   assert.equal(Number((await db.execute("SELECT count(*) FROM child")).rows[0]![0]), 3, "no child row was deleted by a cascade");
   assert.equal(Number((await db.execute("SELECT count(*) FROM parent")).rows[0]![0]), 2);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The same on the real libSQL server.
+
+/** 8 SQL migrations and a TS data migration of 20 single-row requests (a transaction across requests). */
+function remoteCrashMigrations(): Record<string, string> {
+  return {
+    ...tableMigrations(8),
+    "009_data.ts": `export async function up(tx) { for (let i = 0; i < 20; i++) await tx.execute({ sql: "INSERT INTO t1 (v) VALUES (?)", args: ["row" + i] }); await tx.execute("CREATE TABLE data_done (id INTEGER)"); }
+export async function down(tx) { await tx.execute("DROP TABLE data_done"); await tx.execute("DELETE FROM t1 WHERE v LIKE 'row%'"); }`,
+  };
+}
+const REMOTE_COUNT = 9;
+
+/** Schema after k migrations, k = 0…count, built on a local file. */
+async function localReferences(t: Parameters<typeof tempDir>[0], mdir: string, count: number): Promise<string[][]> {
+  const file = path.join(tempDir(t), "ref.db");
+  const db = openDb(t, file);
+  const refs = [await userSchema(db)];
+  for (let k = 1; k <= count; k++) {
+    await up({ url: file, dir: mdir, step: 1 });
+    refs.push(await userSchema(db));
+  }
+  return refs;
+}
+
+/** Applied versions on the server (0 before strata's tables exist). */
+async function appliedCount(client: Client): Promise<number> {
+  try {
+    return Number((await client.execute("SELECT count(*) FROM strata_migrations")).rows[0]![0]);
+  } catch (e) {
+    if ((e as { code?: string }).code === "SQLITE_UNKNOWN" || (e as { code?: string }).code === "SQLITE_ERROR") return 0;
+    throw e;
+  }
+}
+
+/** After an interrupted run: the server holds exactly the first k migrations, and a rerun completes once. */
+async function assertConsistentThenRerun(client: Client, refs: string[][], rerun: () => Promise<{ code: number; stderr: string }>, what: string): Promise<number> {
+  assert.equal((await client.execute("PRAGMA integrity_check")).rows[0]![0], "ok", what);
+  const k = await appliedCount(client);
+  assert.deepEqual(await userSchema(client), refs[k], `${what}: schema is exactly that after ${k} migrations`);
+  const again = await rerun();
+  assert.equal(again.code, 0, `${what} rerun: ${again.stderr}`);
+  assert.deepEqual(await userSchema(client), refs[REMOTE_COUNT]);
+  assert.equal(await appliedCount(client), REMOTE_COUNT);
+  assert.equal(Number((await client.execute("SELECT count(*) FROM t1 WHERE v LIKE 'row%'")).rows[0]![0]), 20, `${what}: the data migration ran exactly once`);
+  return k;
+}
+
+test("sqld: eight concurrent `strata up` on one database: each migration once, all exit 0", { skip: NO_SQLD, timeout: 120_000 }, async (t) => {
+  const bin = ensureBinary();
+  const r = await remote(t);
+  const mdir = path.join(tempDir(t), "migrations");
+  writeFiles(mdir, remoteCrashMigrations());
+  const sandbox = tempDir(t);
+  const env = { PATH: "/bin", HOME: sandbox, TMPDIR: sandbox, DATABASE_AUTH_TOKEN: r.token };
+  const runs = await Promise.all(Array.from({ length: 8 }, () => runCommand(bin, ["up", "--json", "--url", r.url, "--dir", mdir, "--lock-timeout", "60s"], { cleanEnv: true, env })));
+  for (const run of runs) assert.equal(run.code, 0, run.stderr);
+  const applied = runs.flatMap((run) => (JSON.parse(run.stdout) as { steps: { version: string; outcome: string }[] }).steps.filter((s) => s.outcome === "applied").map((s) => s.version));
+  assert.equal(applied.length, REMOTE_COUNT, `applied across runners: ${applied.join(",")}`);
+  assert.equal(new Set(applied).size, REMOTE_COUNT);
+  assert.equal(await appliedCount(r.client), REMOTE_COUNT);
+  assert.equal(Number((await r.client.execute("SELECT count(*) FROM t1 WHERE v LIKE 'row%'")).rows[0]![0]), 20);
+  const logged = (await r.client.execute("SELECT versions FROM strata_migrations_log WHERE command = 'up' AND result = 'ok'")).rows.flatMap((x) => JSON.parse(String(x.versions)) as string[]);
+  assert.deepEqual([...logged].sort(), [...applied].sort(), "the audit log accounts for every version once");
+});
+
+test("sqld: kill -9 of a runner mid-migration, with a connection dropped by the proxy: the server holds k whole migrations, reruns complete", { skip: NO_SQLD, timeout: 180_000 }, async (t) => {
+  const bin = ensureBinary();
+  const mdir = path.join(tempDir(t), "migrations");
+  writeFiles(mdir, remoteCrashMigrations());
+  const refs = await localReferences(t, mdir, REMOTE_COUNT);
+  const sandbox = tempDir(t);
+  const seen: string[] = [];
+  for (let trial = 0; trial < 5; trial++) {
+    const r = await remote(t, { latencyMs: 2 });
+    const proxy = r.proxy!;
+    const env = { PATH: "/bin", HOME: sandbox, TMPDIR: sandbox, DATABASE_AUTH_TOKEN: r.token };
+    // sqld cannot lose a connection on demand: the proxy drops one, before or after sqld ran it.
+    const dropAt = 1 + Math.floor(Math.random() * 10);
+    const when = Math.random() < 0.5 ? "before" : "after";
+    let n = 0;
+    proxy.onRequest = () => {
+      if (++n === dropAt) proxy.dropNext(1, when);
+    };
+    const child = spawn(bin, ["up", "--url", r.url, "--dir", mdir, "-q"], { env, stdio: "ignore" });
+    const closed = new Promise((res) => child.once("close", res));
+    await new Promise((res) => setTimeout(res, 30 + Math.random() * 300));
+    child.kill("SIGKILL");
+    await closed;
+    proxy.onRequest = undefined;
+    proxy.dropNext(0, "before");
+    const rerun = () => runCommand(bin, ["up", "--url", r.directUrl, "--dir", mdir, "-q", "--lock-timeout", "30s"], { cleanEnv: true, env });
+    const k = await assertConsistentThenRerun(r.client, refs, rerun, `trial ${trial} (${when}@${dropAt})`);
+    seen.push(`${k}(${when}@${dropAt})`);
+  }
+  t.diagnostic(`killed after k(drop) = ${seen.join(", ")}`);
+});
+
+test("sqld: kill -9 of the server and restart mid-`up`: the server holds k whole migrations, the run reports it, reruns complete", { skip: NO_SQLD, timeout: 180_000 }, async (t) => {
+  const bin = ensureBinary();
+  const mdir = path.join(tempDir(t), "migrations");
+  writeFiles(mdir, remoteCrashMigrations());
+  const refs = await localReferences(t, mdir, REMOTE_COUNT);
+  const sandbox = tempDir(t);
+  const outcomes: string[] = [];
+  for (let trial = 0; trial < 4; trial++) {
+    // Latency spreads the run over ~30 requests so the kill lands inside it.
+    const r = await remote(t, { latencyMs: 15 });
+    const env = { PATH: "/bin", HOME: sandbox, TMPDIR: sandbox, DATABASE_AUTH_TOKEN: r.token };
+    const running = runCommand(bin, ["up", "--url", r.url, "--dir", mdir, "--json", "--lock-timeout", "30s"], { cleanEnv: true, env });
+    await new Promise((res) => setTimeout(res, 100 + Math.random() * 500));
+    await r.sqld.restart();
+    const first = await running;
+    if (first.code === 0) {
+      // It rode out the restart: then everything it reports applied is on the server.
+      const steps = (JSON.parse(first.stdout) as { steps: { version: string; outcome: string }[] }).steps;
+      assert.ok(steps.length > 0);
+    } else {
+      assert.ok([1, 4].includes(first.code), `exit ${first.code}: ${first.stderr}`);
+      assert.equal(first.stderr.trim().split("\n").filter((l) => / error /.test(l)).length, 1, `one error line: ${first.stderr}`);
+    }
+    const rerun = () => runCommand(bin, ["up", "--url", r.url, "--dir", mdir, "-q", "--lock-timeout", "30s"], { cleanEnv: true, env });
+    const k = await assertConsistentThenRerun(r.client, refs, rerun, `trial ${trial} (first run exit ${first.code})`);
+    outcomes.push(`exit ${first.code} at k=${k}`);
+  }
+  t.diagnostic(outcomes.join("; "));
+});
+
+test("sqld: a TS migration holding the write lock past sqld's ~5 s while another client writes: reported or completed, never half-applied", { skip: NO_SQLD, timeout: 120_000 }, async (t) => {
+  const r = await remote(t);
+  const mdir = path.join(tempDir(t), "migrations");
+  writeFiles(mdir, {
+    "001_base.up.sql": "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\nCREATE TABLE other (id INTEGER PRIMARY KEY);\n",
+    "001_base.down.sql": "DROP TABLE other;\nDROP TABLE items;\n",
+    // Writes, then works for 6.5 s inside its transaction, then writes again.
+    "002_slow.ts": `export async function up(tx) {
+  await tx.execute("INSERT INTO items (v) VALUES ('first')");
+  await new Promise((r) => setTimeout(r, 6500));
+  await tx.execute("INSERT INTO items (v) VALUES ('second')");
+}
+export async function down(tx) { await tx.execute("DELETE FROM items"); }`,
+  });
+  const opts = { url: r.url, authToken: r.token, dir: mdir };
+  await up({ ...opts, to: "001" });
+  const migrating = up(opts).then(
+    (result) => ({ ok: true as const, result }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  // The competing writer comes in while the migration is inside its transaction.
+  await new Promise((res) => setTimeout(res, 1000));
+  const other = createClient({ url: r.directUrl, authToken: r.token });
+  t.after(() => other.close());
+  await other.execute("INSERT INTO other (id) VALUES (1)");
+  const outcome = await migrating;
+  const items = (await r.client.execute("SELECT v FROM items ORDER BY id")).rows.map((x) => x.v);
+  const applied = (await r.client.execute("SELECT version FROM strata_migrations ORDER BY version")).rows.map((x) => x.version);
+  if (outcome.ok) {
+    assert.deepEqual(outcome.result.steps.map((s) => [s.version, s.outcome]), [["002", "applied"]]);
+    assert.deepEqual(items, ["first", "second"], "completed: each write once");
+    assert.deepEqual(applied, ["001", "002"]);
+  } else {
+    const e = outcome.error as StrataError;
+    assert.ok(e instanceof StrataError, String(e));
+    assert.match(e.message, /002_slow/, "names the migration");
+    assert.match(`${e.message} ${e.hint ?? ""}`, /roll(ed)? ?back|transaction time/i, `says the server rolled the transaction back: ${e.message}`);
+    assert.deepEqual(items, [], "nothing of the rolled-back transaction remains");
+    assert.deepEqual(applied, ["001"]);
+    assert.deepEqual((await status(opts)).pending, ["002"], "status agrees with the server");
+  }
+  assert.equal((await r.client.execute("SELECT count(*) AS n FROM other")).rows[0]!.n, 1, "the other client's write went through");
+  t.diagnostic(outcome.ok ? "completed" : `reported: ${(outcome.error as Error).message}`);
+});
+
+test("sqld: `up` through a replica forwards its writes to the primary; status and check through the replica show them", { skip: NO_SQLD, timeout: 60_000 }, async (t) => {
+  const primary = await startSqld({ grpc: true });
+  t.after(() => primary.stop());
+  const replica = await startSqld({ primaryGrpcUrl: primary.grpcUrl, keys: primary.keys });
+  t.after(() => replica.stop());
+  const dir = tempDir(t);
+  const mdir = copyCalendar(dir);
+  const opts = { url: replica.url, authToken: replica.token, dir: mdir, schema: path.join(ROOT, "schema.sql") };
+  const u = await up(opts);
+  assert.equal(u.steps.filter((s) => s.outcome === "applied").length, 6);
+  const onPrimary = createClient({ url: primary.url, authToken: primary.token });
+  t.after(() => onPrimary.close());
+  assert.equal(await appliedCount(onPrimary), 6, "the version rows are on the primary");
+  // The replica applies the primary's frames asynchronously; a read on a new stream right after
+  // a write may be a few ms behind. `strata wait`-style: re-read until it shows the writes.
+  const started = performance.now();
+  let s = await status(opts);
+  while (s.pending.length > 0 && performance.now() - started < 5000) {
+    await new Promise((res) => setTimeout(res, 20));
+    s = await status(opts);
+  }
+  t.diagnostic(`replica caught up after ${(performance.now() - started).toFixed(0)} ms`);
+  assert.equal(s.applied.length, 6);
+  assert.deepEqual(s.pending, []);
+  assert.equal((await check(opts)).ok, true, "check through the replica: database, migrations and schema.sql agree");
 });

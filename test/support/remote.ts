@@ -1,51 +1,75 @@
 /**
- * A remote database for tests: the in-process Hrana test server on a fresh temp file, or — when
- * STRATA_TEST_LIBSQL_URL (and STRATA_TEST_LIBSQL_TOKEN) are set — a real libSQL server, emptied
- * before each test. Knob-based tests (request counts, injected failures) need the test server.
+ * A remote database for tests: a fresh namespace on the real sqld (test/support/sqld.ts), one
+ * server per test file, started on first use and stopped after the file's tests. With
+ * `proxy: true` (or a latency) strata talks to it through the counting proxy
+ * (test/support/counting-proxy.ts), which counts round trips and injects faults.
+ *
+ *   const r = await remote(t, { proxy: true });  // r.url → proxy → sqld; r.client → sqld directly
  */
-import path from "node:path";
-import { createClient, type Client } from "@libsql/client";
-import { startHranaServer, type HranaServer } from "./hrana-server.ts";
-import { tempDir } from "./cli.ts";
-
-export const REAL_URL = process.env.STRATA_TEST_LIBSQL_URL;
-export const REAL_TOKEN = process.env.STRATA_TEST_LIBSQL_TOKEN;
-/** Skip reason for tests that need the test server's knobs. */
-export const NEEDS_TEST_SERVER = REAL_URL ? "needs the Hrana test server's request counter and fault knobs" : false;
+import { after } from "node:test";
+import type { Client } from "@libsql/client";
+import { startSqld, type Sqld } from "./sqld.ts";
+import { startCountingProxy, type CountingProxy } from "./counting-proxy.ts";
 
 export interface Remote {
+  /** What strata is pointed at: the proxy's URL, or the namespace's http:// or ws:// URL. */
   url: string;
   token: string;
-  /** The test server, absent against a real server. */
-  server: HranaServer | undefined;
-  /** A client for assertions. */
+  /** A client for assertions, straight to sqld (never counted by the proxy). */
   client: Client;
+  /** The namespace's own http:// URL on sqld. */
+  directUrl: string;
+  sqld: Sqld;
+  /** Present with `proxy: true` or `latencyMs`. */
+  proxy: CountingProxy | undefined;
 }
 
-export const TEST_TOKEN = "tok_" + "s3cr3t".repeat(4) + "_never_printed";
+export interface RemoteOptions {
+  /** Put the counting proxy between strata and sqld. */
+  proxy?: boolean;
+  /** Latency the proxy adds to every request (implies `proxy`). */
+  latencyMs?: number;
+  /** `ws` hands out the ws:// URL of the namespace (Hrana over WebSocket, no proxy). */
+  transport?: "http" | "ws";
+}
 
-export async function remote(t: Parameters<typeof tempDir>[0], options: { latencyMs?: number } = {}): Promise<Remote> {
-  if (REAL_URL) {
-    const client = createClient({ url: REAL_URL, authToken: REAL_TOKEN });
-    t.after(() => client.close());
-    await emptyDatabase(client);
-    return { url: REAL_URL, token: REAL_TOKEN ?? "", server: undefined, client };
+let shared: Promise<Sqld> | undefined;
+after(async () => {
+  const server = shared;
+  shared = undefined;
+  await (await server?.catch(() => undefined))?.stop();
+});
+
+/** This test file's sqld (namespaces on, JWT auth on). */
+export function fileSqld(): Promise<Sqld> {
+  shared ??= startSqld({ namespaces: true });
+  return shared;
+}
+
+export async function remote(t: { after: (fn: () => unknown) => void }, options: RemoteOptions = {}): Promise<Remote> {
+  const sqld = await fileSqld();
+  const db = await sqld.freshDatabase(t);
+  let proxy: CountingProxy | undefined;
+  let url = db.url;
+  if (options.transport === "ws") {
+    if (options.proxy || options.latencyMs) throw new Error("the counting proxy forwards HTTP only");
+    url = db.url.replace(/^http:/, "ws:");
+  } else if (options.proxy || options.latencyMs) {
+    const p = await startCountingProxy(db.url, { latencyMs: options.latencyMs });
+    t.after(() => p.close());
+    proxy = p;
+    url = p.url;
   }
-  const dbPath = path.join(tempDir(t), "remote.db");
-  const server = await startHranaServer({ dbPath, authToken: TEST_TOKEN, latencyMs: options.latencyMs ?? 0 });
-  const client = createClient({ url: server.url, authToken: TEST_TOKEN });
-  t.after(async () => {
-    client.close();
-    await server.close();
-  });
-  return { url: server.url, token: TEST_TOKEN, server, client };
+  return { url, token: db.token, client: db.client, directUrl: db.url, sqld, proxy };
 }
 
-async function emptyDatabase(client: Client): Promise<void> {
-  const rs = await client.execute("SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND type IN ('view', 'trigger', 'table')");
-  const order = ["view", "trigger", "table"];
-  const drops = rs.rows
-    .sort((a, b) => order.indexOf(String(a.type)) - order.indexOf(String(b.type)))
-    .map((r) => `DROP ${String(r.type).toUpperCase()} IF EXISTS "${String(r.name).replace(/"/g, '""')}"`);
-  if (drops.length > 0) await client.migrate(drops);
+/** N SQL migrations `001_tN` … each creating a table with an index and two rows. */
+export function tableMigrations(n: number): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (let i = 1; i <= n; i++) {
+    const v = String(i).padStart(3, "0");
+    files[`${v}_t${i}.up.sql`] = `CREATE TABLE t${i} (id INTEGER PRIMARY KEY, v TEXT);\nCREATE INDEX ix_t${i}_v ON t${i} (v);\nINSERT INTO t${i} (v) VALUES ('a'), ('b');\n`;
+    files[`${v}_t${i}.down.sql`] = `DROP TABLE t${i};\n`;
+  }
+  return files;
 }
