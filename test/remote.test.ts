@@ -13,12 +13,15 @@ import { down, redo, up } from "../src/commands/migrate.ts";
 import { current, history, status } from "../src/commands/inspect.ts";
 import { stamp } from "../src/commands/record.ts";
 import { StrataError } from "../src/errors.ts";
-import { copyCalendar, json, strata, tempDir, userSchema, writeFiles } from "./support/cli.ts";
-import { freePort } from "./support/sqld.ts";
-import { NO_SQLD } from "./support/sqld.ts";
+import { ensureBinary } from "./support/build.ts";
+import { copyCalendar, json, runCommand, tempDir, userSchema, writeFiles, type RunOptions } from "./support/cli.ts";
+import { freePort, NO_SQLD } from "./support/sqld.ts";
 import { remote, tableMigrations } from "./support/remote.ts";
 
 const skip = NO_SQLD;
+
+/** The built executable (Bun resolves sqld's NAME.localhost namespaces itself). */
+const strata = (args: string[], options?: RunOptions) => runCommand(ensureBinary(), args, options);
 
 function folder(t: Parameters<typeof tempDir>[0], files: Record<string, string>): string {
   const dir = path.join(tempDir(t), "migrations");
@@ -134,7 +137,7 @@ test("CLI on sqld: up, status --json, libsql://…?tls=0, down; token from env, 
   // A token sqld rejects (bad signature), with --verbose stacks.
   const bad = await run(["up", "--url", r.url, "--auth-token", r.token.slice(0, -4) + "AAAA", "--verbose", "--json"]);
   assert.equal(bad.code, 4, bad.stderr);
-  assert.match(bad.stderr, /authentication failed/);
+  assert.match(bad.stderr, /authentication failed \(HTTP 401\)/);
   const all = outputs.join("\n");
   assert.ok(!all.includes(r.token), "the token never appears in any output");
   assert.ok(!all.includes(r.token.split(".")[2]!.slice(0, 16)), "not even its signature");
