@@ -220,6 +220,14 @@ async function localReferences(t: Parameters<typeof tempDir>[0], mdir: string, c
   return refs;
 }
 
+/** The binary, the crash migrations, their reference schemas and a sandbox HOME for the runs. */
+async function crashSetup(t: Parameters<typeof tempDir>[0]): Promise<{ bin: string; mdir: string; refs: string[][]; sandbox: string }> {
+  const bin = ensureBinary();
+  const mdir = path.join(tempDir(t), "migrations");
+  writeFiles(mdir, remoteCrashMigrations());
+  return { bin, mdir, refs: await localReferences(t, mdir, REMOTE_COUNT), sandbox: tempDir(t) };
+}
+
 /** Applied versions on the server (0 before strata's tables exist). */
 async function appliedCount(client: Client): Promise<number> {
   try {
@@ -262,11 +270,7 @@ test("sqld: eight concurrent `strata up` on one database: each migration once, a
 });
 
 test("sqld: kill -9 of a runner mid-migration, with a connection dropped by the proxy: the server holds k whole migrations, reruns complete", { skip: NO_SQLD, timeout: 180_000 }, async (t) => {
-  const bin = ensureBinary();
-  const mdir = path.join(tempDir(t), "migrations");
-  writeFiles(mdir, remoteCrashMigrations());
-  const refs = await localReferences(t, mdir, REMOTE_COUNT);
-  const sandbox = tempDir(t);
+  const { bin, mdir, refs, sandbox } = await crashSetup(t);
   const seen: string[] = [];
   for (let trial = 0; trial < 5; trial++) {
     const r = await remote(t, { latencyMs: 2 });
@@ -294,11 +298,7 @@ test("sqld: kill -9 of a runner mid-migration, with a connection dropped by the 
 });
 
 test("sqld: kill -9 of the server and restart mid-`up`: the server holds k whole migrations, the run reports it, reruns complete", { skip: NO_SQLD, timeout: 180_000 }, async (t) => {
-  const bin = ensureBinary();
-  const mdir = path.join(tempDir(t), "migrations");
-  writeFiles(mdir, remoteCrashMigrations());
-  const refs = await localReferences(t, mdir, REMOTE_COUNT);
-  const sandbox = tempDir(t);
+  const { bin, mdir, refs, sandbox } = await crashSetup(t);
   const outcomes: string[] = [];
   for (let trial = 0; trial < 4; trial++) {
     // Latency spreads the run over ~30 requests so the kill lands inside it.
