@@ -76,8 +76,8 @@ test("round trips on sqld at 20 ms latency: status 1, current 1, up of 50 SQL mi
   assert.equal((await r.client.execute("SELECT count(*) AS n FROM strata_migrations")).rows[0]!.n, 45);
 });
 
-for (const transport of ["http", "ws"] as const) {
-  test(`the calendar history with its TS data migration, and every command, over ${transport}://`, { skip }, async (t) => {
+for (const transport of ["http", "ws", "libsql"] as const) {
+  test(`the calendar history with its TS data migration, and every command, over ${transport}://${transport === "libsql" ? "…?tls=0" : ""}`, { skip }, async (t) => {
     const r = await remote(t, { transport });
     assert.match(r.url, new RegExp(`^${transport}://`));
     const dir = copyCalendar(tempDir(t));

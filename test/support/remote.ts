@@ -29,8 +29,11 @@ export interface RemoteOptions {
   proxy?: boolean;
   /** Latency the proxy adds to every request (implies `proxy`). */
   latencyMs?: number;
-  /** `ws` hands out the ws:// URL of the namespace (Hrana over WebSocket, no proxy). */
-  transport?: "http" | "ws";
+  /**
+   * `ws` hands out the namespace's ws:// URL (Hrana over WebSocket), `libsql` its
+   * `libsql://…?tls=0` form (WebSocket too, as @libsql/client reads it); both without proxy.
+   */
+  transport?: "http" | "ws" | "libsql";
 }
 
 let shared: Promise<Sqld> | undefined;
@@ -51,9 +54,9 @@ export async function remote(t: { after: (fn: () => unknown) => void }, options:
   const db = await sqld.freshDatabase(t);
   let proxy: CountingProxy | undefined;
   let url = db.url;
-  if (options.transport === "ws") {
+  if (options.transport === "ws" || options.transport === "libsql") {
     if (options.proxy || options.latencyMs) throw new Error("the counting proxy forwards HTTP only");
-    url = db.url.replace(/^http:/, "ws:");
+    url = options.transport === "ws" ? db.url.replace(/^http:/, "ws:") : `${db.url.replace(/^http:/, "libsql:")}?tls=0`;
   } else if (options.proxy || options.latencyMs) {
     const p = await startCountingProxy(db.url, { latencyMs: options.latencyMs });
     t.after(() => p.close());
