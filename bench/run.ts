@@ -356,7 +356,7 @@ async function remote(): Promise<WorkloadResult> {
     const maxRt = 3;
     if (latency > 0) {
       // Latency floor plus what the same run costs without added latency (process start, sqld).
-      const budget = 1.2 * rt * latency + summarize(byLatency[0]!.samples).medianMs;
+      const budget = 1.2 * (rt * latency + summarize(byLatency[0]!.samples).medianMs);
       const rtOk = Math.max(...stats.map((x) => x.requests)) <= maxRt;
       const wallOk = sum.medianMs <= budget;
       rows.push({
@@ -366,7 +366,7 @@ async function remote(): Promise<WorkloadResult> {
         ratio: `${(sum.medianMs / (rt * latency)).toFixed(2)}× floor`,
         strataPeak: fmtMb(sum.peakMb),
         referencePeak: "–",
-        target: `≤ ${maxRt} round trips; wall ≤ 1.2× floor + the 0 ms run (${fmtMs(budget)})`,
+        target: `≤ ${maxRt} round trips; wall ≤ 1.2× (floor + the 0 ms run) = ${fmtMs(budget)}`,
         verdict: verdictCell(rtOk && wallOk ? "met" : "missed", rtOk && wallOk ? undefined : [rtOk ? "" : "round trips", wallOk ? "" : "wall time"].filter(Boolean).join(", ")),
       });
       const serverMs = median(stats.map((x) => x.serverMs));
