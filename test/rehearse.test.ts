@@ -166,15 +166,20 @@ after(() => server?.stop());
 async function contents(client: Client): Promise<string> {
   const schema = await client.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name");
   const users = await client.execute("SELECT * FROM users ORDER BY id");
-  return JSON.stringify([schema.rows, users.rows]);
+  const versions = await client.execute("SELECT version, checksum, applied_at FROM strata_migrations ORDER BY version");
+  const log = await client.execute("SELECT * FROM strata_migrations_log ORDER BY id");
+  const lock = await client.execute("SELECT * FROM strata_migrations_lock");
+  return JSON.stringify([schema.rows, users.rows, versions.rows, log.rows, lock.rows]);
 }
 
 test("rehearse against sqld: a dump is rehearsed locally; with a read-only token through a counting proxy, the server's data is untouched", { skip: NO_SQLD }, async (t) => {
   const db = await server!.freshDatabase(t);
   const root = tempDir(t);
   const dir = path.join(root, "migrations");
-  // The server's data is made directly (strata never wrote to it): 002 is pending there.
-  await db.client.batch([BASE["001_users.up.sql"], SEED], "write");
+  // 001 applied by strata on the server, so the dump carries the version table: 002 is pending.
+  writeFiles(dir, BASE);
+  await up({ url: db.url, authToken: db.token, dir });
+  await db.client.execute(SEED);
   writeFiles(dir, { "002_bio.up.sql": "ALTER TABLE users ADD COLUMN bio TEXT;\nUPDATE users SET bio = name;\n", "002_bio.down.sql": "ALTER TABLE users DROP COLUMN bio;\n" });
   const beforeRun = await contents(db.client);
   const readOnly = server!.sign({ a: "ro" });
