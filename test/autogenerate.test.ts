@@ -12,6 +12,7 @@ import {
   normalizeSql,
   rebuildTableSql,
   renderMigration,
+  type CompareOptions,
   type RebuildReasonKind,
   type Schema,
 } from "../src/autogenerate/index.ts";
@@ -27,12 +28,12 @@ async function schemaOf(sql: string): Promise<Schema> {
   }
 }
 
-async function diffOf(before: string, after: string) {
-  return compareSchemas(await schemaOf(before), await schemaOf(after));
+async function diffOf(before: string, after: string, options: CompareOptions = {}) {
+  return compareSchemas(await schemaOf(before), await schemaOf(after), options);
 }
 
-async function rebuildKinds(before: string, after: string): Promise<RebuildReasonKind[]> {
-  const diff = await diffOf(before, after);
+async function rebuildKinds(before: string, after: string, options: CompareOptions = {}): Promise<RebuildReasonKind[]> {
+  const diff = await diffOf(before, after, options);
   return diff.tables.flatMap((t) => t.ops.flatMap((op) => (op.kind === "rebuildTable" ? op.reasons.map((r) => r.kind) : [])));
 }
 
@@ -184,7 +185,6 @@ describe("compareSchemas", () => {
   const cases: [string, string, RebuildReasonKind][] = [
     ["type", "CREATE TABLE t (id INTEGER PRIMARY KEY, a REAL, b TEXT, p INTEGER);", "type"],
     ["not null", "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER NOT NULL DEFAULT 1, b TEXT, p INTEGER);", "notnull"],
-    ["default", "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER DEFAULT 3, b TEXT, p INTEGER);", "default"],
     ["check", "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER CHECK (a > 0), b TEXT, p INTEGER);", "check"],
     ["fk", "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b TEXT, p INTEGER REFERENCES t(id));", "fk"],
     ["unique", "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER UNIQUE, b TEXT, p INTEGER);", "unique"],
@@ -194,13 +194,31 @@ describe("compareSchemas", () => {
     ["without rowid", "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b TEXT, p INTEGER) WITHOUT ROWID;", "without rowid"],
     ["generated", "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER AS (id + 1), b TEXT, p INTEGER);", "generated"],
     ["autoincrement", "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, a INTEGER, b TEXT, p INTEGER);", "autoincrement"],
-    ["column order", "CREATE TABLE t (id INTEGER PRIMARY KEY, b TEXT, a INTEGER, p INTEGER);", "column order"],
   ];
   for (const [label, after, kind] of cases) {
     test(`rebuild reason: ${label}`, async () => {
       assert.ok((await rebuildKinds(base, after)).includes(kind), `expected ${kind}`);
     });
   }
+
+  test("column order: compared only with strictColumnOrder", async () => {
+    const reordered = "CREATE TABLE t (id INTEGER PRIMARY KEY, b TEXT, a INTEGER, p INTEGER);";
+    assert.equal((await diffOf(base, reordered)).empty, true);
+    assert.deepEqual(await rebuildKinds(base, reordered, { strictColumnOrder: true }), ["column order"]);
+    const midAdd = "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, n TEXT, b TEXT, p INTEGER);";
+    assert.deepEqual((await diffOf(base, midAdd)).tables[0]!.ops, [{ kind: "addColumn", column: "n" }]);
+    assert.deepEqual(await rebuildKinds(base, midAdd, { strictColumnOrder: true }), ["column order"]);
+  });
+
+  test("a DEFAULT change is done in place with libSQL's ALTER COLUMN; the spelling of a default is not a change", async () => {
+    const diff = await diffOf(base, "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER DEFAULT 3, b TEXT, p INTEGER);");
+    assert.deepEqual(diff.tables[0]!.ops.map((o) => o.kind), ["alterColumn"]);
+    const spellings = ['"x"', "x", "[x]", "`x`", "'x'"];
+    for (const d of spellings) {
+      assert.equal((await diffOf(`CREATE TABLE t (a TEXT DEFAULT ${d})`, "CREATE TABLE t (a TEXT DEFAULT 'x')")).empty, true, d);
+    }
+    assert.equal((await diffOf("CREATE TABLE t (a DEFAULT true)", "CREATE TABLE t (a DEFAULT 1)")).empty, true);
+  });
 
   test("drops that SQLite cannot do in place need a rebuild, with the reason", async () => {
     const blocked: [string, string, RegExp][] = [
@@ -228,7 +246,7 @@ describe("compareSchemas", () => {
     const diff = await diffOf("CREATE TABLE t (a INTEGER, old TEXT); CREATE TABLE x (id INTEGER);",
       "CREATE TABLE t (a INTEGER, new TEXT); CREATE TABLE y (id INTEGER);");
     const t = byName(diff.tables.map((d) => ({ ...d, name: d.table })), "t")!;
-    assert.deepEqual(t.ops, [{ kind: "dropColumn", column: "old" }, { kind: "addColumn", column: "new" }]);
+    assert.deepEqual(t.ops, [{ kind: "addColumn", column: "new" }, { kind: "dropColumn", column: "old" }]);
     assert.deepEqual(t.renameCandidates, [{ from: "old", to: "new" }]);
     assert.match(diff.notes.join("\n"), /"x".*"y".*rename/);
   });

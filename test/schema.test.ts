@@ -39,17 +39,18 @@ test("the guide's workflow: edit schema.sql, autogenerate, review, apply; rows s
     "INSERT INTO bookings (specialist_id, client_name, starts_at, ends_at) VALUES (1, 'Cleo', '2024-01-20T10:00', '2024-01-20T11:00')",
     "INSERT INTO invoices (booking_id, number, amount_cents) VALUES (1, 'INV-1', 100)",
   ], "write");
-  // 1. Modify the "models": a new column in the middle of bookings (needs a rebuild of a CASCADE parent).
+  // 1. Modify the "models": a new column in the middle of bookings.
   fs.writeFileSync(c.schema, fs.readFileSync(c.schema, "utf8").replace("  notes TEXT,\n", "  notes TEXT,\n  room TEXT NOT NULL DEFAULT 'main',\n"));
   const pending = await check(c.opts);
   assert.equal(pending.ok, false);
-  assert.match(pending.differences.join("\n"), /schema\.sql differs from the migrations' head: rebuild table "bookings".*adds column\(s\) "room"/);
-  // 2. Generate.
+  assert.deepEqual(pending.differences, [`schema.sql differs from the migrations' head: add column "bookings"."room"`]);
+  // 2. Generate: column order is not compared, so one ADD COLUMN (no rebuild of the CASCADE parent).
   const gen = await autogenerate({ ...c.opts, message: "add booking room" });
   assert.equal(gen.empty, false);
   assert.equal(gen.files!.length, 2);
-  assert.match(fs.readFileSync(gen.files![0]!, "utf8"), /-- table "bookings": rebuild/);
-  // 3. Apply: the invoices that reference bookings survive the parent rebuild (no cascade).
+  const upSql = fs.readFileSync(gen.files![0]!, "utf8");
+  assert.deepEqual(upSql.split("\n").filter((l) => l !== "" && !l.startsWith("--")), [`ALTER TABLE "bookings" ADD COLUMN room TEXT NOT NULL DEFAULT 'main';`]);
+  // 3. Apply: the invoices that reference bookings are untouched.
   await up(c.opts);
   assert.equal((await db.execute("SELECT count(*) AS n FROM invoices")).rows[0]!.n, 1);
   assert.equal((await db.execute("SELECT room FROM bookings")).rows[0]!.room, "main");
@@ -62,6 +63,48 @@ test("the guide's workflow: edit schema.sql, autogenerate, review, apply; rows s
   // And it reverts cleanly.
   await down(c.opts);
   assert.equal((await db.execute("SELECT count(*) AS n FROM invoices")).rows[0]!.n, 1);
+});
+
+test("strict_column_order (strata.toml or --strict-column-order): a column added mid-table rebuilds, with the reason and the row count", async (t) => {
+  const c = calendar(t);
+  await up(c.opts);
+  const db = openDb(t, c.db);
+  await db.batch([
+    "INSERT INTO specialists (name, email) VALUES ('Ada', 'ada@example.com')",
+    "INSERT INTO bookings (specialist_id, client_name, starts_at, ends_at) VALUES (1, 'Cleo', '2024-01-20T10:00', '2024-01-20T11:00')",
+    "INSERT INTO bookings (specialist_id, client_name, starts_at, ends_at) VALUES (1, 'Dan', '2024-01-21T10:00', '2024-01-21T11:00')",
+  ], "write");
+  fs.writeFileSync(c.schema, fs.readFileSync(c.schema, "utf8").replace("  notes TEXT,\n", "  notes TEXT,\n  room TEXT,\n"));
+  const toml = path.join(c.dir, "strata.toml");
+  fs.writeFileSync(toml, "strict_column_order = true\n");
+  const strictCheck = await check({ ...c.opts, config: toml });
+  assert.match(strictCheck.differences.join("\n"), /rebuild table "bookings": strict column order/);
+  const gen = await autogenerate({ ...c.opts, config: toml, message: "add booking room" });
+  assert.match(gen.up, /-- table "bookings": rebuild .*\n--   why: strict column order: ADD COLUMN only appends, and the declared order is id, .*notes, room,/);
+  assert.match(gen.up, /--   rows: 2 when this was generated/);
+  await up(c.opts);
+  assert.equal((await check({ ...c.opts, strictColumnOrder: true })).ok, true);
+  const cols = await db.execute("SELECT name FROM pragma_table_info('bookings')");
+  const names = cols.rows.map((r) => String(r.name));
+  assert.equal(names.indexOf("room"), names.indexOf("notes") + 1);
+  // Without the option the same schema.sql is also "in sync" — and the flag alone turns it on.
+  fs.rmSync(toml);
+  const r = await strata(["new", "again", "--autogenerate", "--strict-column-order", "--url", c.db, "--dir", c.mdir, "--schema", c.schema, "--json"], { cwd: c.dir });
+  assert.equal(json(r).empty, true, r.stdout + r.stderr);
+});
+
+test("autogenerate and check refuse a foreign key to the implicit rowid (SQLite cannot enforce it)", async (t) => {
+  const c = calendar(t);
+  fs.appendFileSync(c.schema, "CREATE TABLE rooms (label TEXT);\nCREATE TABLE room_notes (room INTEGER REFERENCES rooms(rowid), body TEXT);\n");
+  await assert.rejects(autogenerate({ ...c.opts, message: "rooms" }), (e: unknown) => {
+    assert.ok(e instanceof StrataError);
+    assert.match(e.message, /"room_notes"\."room" REFERENCES "rooms"\(rowid\): SQLite cannot enforce a foreign key to the implicit rowid/);
+    assert.match(e.hint ?? "", /INTEGER PRIMARY KEY/);
+    return true;
+  });
+  assert.equal(fs.readdirSync(c.mdir).filter((f) => f.includes("rooms")).length, 0);
+  await up(c.opts);
+  await assert.rejects(check(c.opts), /implicit rowid/);
 });
 
 test("autogenerate: renames are never guessed; the drop + add carries the RENAME COLUMN hint", async (t) => {

@@ -3,7 +3,9 @@
 // differences (whitespace, keyword case, quoting, IF NOT EXISTS) are not
 // diffs. Renames are never guessed; a drop+add pair only earns a note.
 
+import { defaultKey, definitionKey, isNullDefault } from "../ddl/default-value.ts";
 import { identifiersIn, normalizeSql, quoteIdent } from "../ddl/tokenize.ts";
+import { freeName } from "../ddl/rebuild.ts";
 import { compareNames } from "./introspect.ts";
 import { byName, sameName, type Column, type Index, type Schema, type Table, type Trigger } from "./model.ts";
 
@@ -23,7 +25,7 @@ export type RebuildReasonKind =
   | "column order"
   | "add column"
   | "drop column"
-  | "rename case" // table name changed case only: SQLite cannot RENAME TO a case variant
+  | "rename case" // kept for API stability: case-only table renames are now done in place
   | "definition";
 
 export interface RebuildReason {
@@ -39,6 +41,10 @@ export type TableOp =
   | { kind: "dropColumn"; column: string }
   /** Only for a case-only change of a column name (same column to SQLite); real renames are never guessed. */
   | { kind: "renameColumn"; from: string; to: string }
+  /** A case-only change of the table's name: two RENAME TOs through a free name (SQLite refuses a case variant directly). */
+  | { kind: "renameTable"; from: string; to: string; via: string }
+  /** libSQL's ALTER TABLE … ALTER COLUMN … TO …, used only where no existing row needs checking or converting (a new DEFAULT). */
+  | { kind: "alterColumn"; column: string; detail: string }
   | { kind: "rebuildTable"; reasons: RebuildReason[]; addedColumns: string[]; droppedColumns: string[] }
   | { kind: "createIndex"; index: string }
   | { kind: "dropIndex"; index: string }
@@ -68,9 +74,18 @@ export interface SchemaDiff {
   empty: boolean;
 }
 
-export function compareSchemas(from: Schema, to: Schema): SchemaDiff {
+export interface CompareOptions {
+  /**
+   * Compare column order too (strict_column_order / --strict-column-order): a
+   * new column placed anywhere but last then needs a rebuild. Off by default:
+   * ADD COLUMN appends and `check` ignores order-only differences.
+   */
+  strictColumnOrder?: boolean;
+}
+
+export function compareSchemas(from: Schema, to: Schema, options: CompareOptions = {}): SchemaDiff {
   const tables = tableNames(from, to)
-    .map((name) => compareTableEntry(name, from, to))
+    .map((name) => compareTableEntry(name, from, to, options))
     .filter((d) => d.ops.length > 0 || d.notes.length > 0);
   const views = compareViews(from, to);
   const notes = tableRenameNotes(tables);
@@ -93,13 +108,13 @@ function tableNames(from: Schema, to: Schema): string[] {
   return [...names.values()].sort(compareNames);
 }
 
-function compareTableEntry(name: string, from: Schema, to: Schema): TableDiff {
+function compareTableEntry(name: string, from: Schema, to: Schema, options: CompareOptions): TableDiff {
   const diff: TableDiff = { table: name, ops: [], notes: [], renameCandidates: [] };
   const f = byName(from.tables, name);
   const t = byName(to.tables, name);
   if (f && !t) diff.ops.push({ kind: "dropTable" });
   if (!f && t) diff.ops.push({ kind: "createTable" });
-  if (f && t) compareTable(f, t, from, to, diff);
+  if (f && t) compareTable(f, t, from, to, diff, options);
   const dependents = [...indexOps(name, from, to), ...triggerOps(name, from, to)];
   // A dropped table takes its indexes and triggers with it.
   const implied = (op: TableOp) => f !== undefined && !t && (op.kind === "dropIndex" || op.kind === "dropTrigger");
@@ -107,7 +122,7 @@ function compareTableEntry(name: string, from: Schema, to: Schema): TableDiff {
   return diff;
 }
 
-function compareTable(f: Table, t: Table, from: Schema, to: Schema, diff: TableDiff): void {
+function compareTable(f: Table, t: Table, from: Schema, to: Schema, diff: TableDiff, options: CompareOptions): void {
   if (f.virtual || t.virtual) {
     if (f.virtual !== t.virtual || normalizeSql(f.sql) !== normalizeSql(t.sql)) {
       diff.ops.push({ kind: "dropTable" }, { kind: "createTable" });
@@ -123,11 +138,12 @@ function compareTable(f: Table, t: Table, from: Schema, to: Schema, diff: TableD
       const tc = byName(t.columns, fc.name);
       return tc ? columnReasons(fc, tc) : [];
     }),
-    ...orderReasons(f, t, dropped, added),
-    ...added.flatMap((c) => whyNot("add column", c.name, addColumnBlocker(c))),
-    ...dropped.flatMap((c) => whyNot("drop column", c.name, dropColumnBlocker(c, f, from, to))),
+    ...(options.strictColumnOrder ? orderReasons(f, t, dropped, added) : []),
+    ...added.flatMap((c) => whyNot("add column", t.name, c.definition, addColumnBlocker(c))),
+    ...dropped.flatMap((c) => whyNot("drop column", t.name, quoteIdent(c.name), dropColumnBlocker(c, f, from, to))),
   ];
-  if (reasons.length > 0) {
+  const inPlace = reasons.filter((r) => r.kind === "default" && r.column !== undefined);
+  if (reasons.length > 0 && inPlace.length < reasons.length) {
     diff.ops.push({
       kind: "rebuildTable",
       reasons: dedupeReasons(reasons),
@@ -135,24 +151,26 @@ function compareTable(f: Table, t: Table, from: Schema, to: Schema, diff: TableD
       droppedColumns: dropped.map((c) => c.name),
     });
   } else {
-    diff.ops.push(...dropped.map((c) => ({ kind: "dropColumn" as const, column: c.name })));
+    // Order matters: a table's only column can be dropped only once its replacement exists.
+    if (f.name !== t.name) diff.ops.push({ kind: "renameTable", from: f.name, to: t.name, via: freeName(`${t.name}_renaming`, [from, to]) });
     diff.ops.push(...caseRenames(f, t));
     diff.ops.push(...added.map((c) => ({ kind: "addColumn" as const, column: c.name })));
+    diff.ops.push(...inPlace.map((r) => ({ kind: "alterColumn" as const, column: r.column!, detail: r.detail })));
+    diff.ops.push(...dropped.map((c) => ({ kind: "dropColumn" as const, column: c.name })));
   }
   noteRenameCandidates(t.name, dropped, added, diff);
 }
 
-function whyNot(kind: "add column" | "drop column", column: string, blocker: string | null): RebuildReason[] {
+/** The statement SQLite refuses, and why. */
+function whyNot(kind: "add column" | "drop column", table: string, what: string, blocker: string | null): RebuildReason[] {
   if (blocker === null) return [];
   const verb = kind === "add column" ? "ADD" : "DROP";
-  return [{ kind, column, detail: `cannot ${verb} COLUMN ${quoteIdent(column)} in place: ${blocker}` }];
+  return [{ kind, detail: `SQLite refuses ALTER TABLE ${quoteIdent(table)} ${verb} COLUMN ${what}: ${blocker}` }];
 }
+
 
 function tableLevelReasons(f: Table, t: Table): RebuildReason[] {
   const reasons: RebuildReason[] = [];
-  if (f.name !== t.name) {
-    reasons.push({ kind: "rename case", detail: `table name ${quoteIdent(f.name)} → ${quoteIdent(t.name)}` });
-  }
   if (f.strict !== t.strict) reasons.push({ kind: "strict", detail: t.strict ? "STRICT added" : "STRICT removed" });
   if (f.withoutRowid !== t.withoutRowid) {
     reasons.push({ kind: "without rowid", detail: t.withoutRowid ? "WITHOUT ROWID added" : "WITHOUT ROWID removed" });
@@ -198,14 +216,16 @@ function columnReasons(fc: Column, tc: Column): RebuildReason[] {
   };
   changed("type", "type", fc.type, tc.type);
   changed("notnull", "NOT NULL", fc.notNull ? "NOT NULL" : "nullable", tc.notNull ? "NOT NULL" : "nullable");
-  changed("default", "default", fc.defaultValue, tc.defaultValue);
+  if (defaultKey(fc.defaultValue) !== defaultKey(tc.defaultValue)) {
+    reasons.push({ kind: "default", column: tc.name, detail: `default of ${col}: ${fc.defaultValue ?? "none"} → ${tc.defaultValue ?? "none"}` });
+  }
   changed("pk", "primary key position", String(fc.pk), String(tc.pk));
   changed("collate", "collation", fc.collation ?? "BINARY", tc.collation ?? "BINARY");
   changed("generated", "generated expression", generatedText(fc), generatedText(tc));
   changed("check", "CHECK", fc.checks.join(" "), tc.checks.join(" "));
   changed("fk", "REFERENCES", fc.references, tc.references);
   changed("unique", "UNIQUE", fc.unique ? "UNIQUE" : "", tc.unique ? "UNIQUE" : "");
-  if (reasons.length === 0 && norm(fc.definition) !== norm(tc.definition)) {
+  if (reasons.length === 0 && definitionKey(fc.definition) !== definitionKey(tc.definition)) {
     reasons.push({ kind: "definition", column: tc.name, detail: `definition of ${col}: ${fc.definition} → ${tc.definition}` });
   }
   return reasons;
@@ -239,13 +259,13 @@ function orderReasons(f: Table, t: Table, dropped: Column[], added: Column[]): R
   ];
   const target = t.columns.map(key);
   if (inPlace.join("\u0000") === target.join("\u0000")) return [];
-  return [{ kind: "column order", detail: `column order ${target.join(", ")} cannot be reached with ADD/DROP COLUMN` }];
+  return [{ kind: "column order", detail: `strict column order: ADD COLUMN only appends, and the declared order is ${target.join(", ")}` }];
 }
 
 /** Why SQLite's ALTER TABLE ADD COLUMN cannot add this column (lang_altertable.html), or null. */
 export function addColumnBlocker(c: Column): string | null {
   const dflt = c.defaultValue;
-  const nullDefault = dflt === null || dflt.toUpperCase() === "NULL";
+  const nullDefault = isNullDefault(dflt);
   if (c.pk > 0) return "it is part of the PRIMARY KEY";
   if (c.unique) return "it has a UNIQUE constraint";
   if (c.generated === "stored") return "it is a STORED generated column";

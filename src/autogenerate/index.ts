@@ -18,10 +18,12 @@ export type {
 } from "./model.ts";
 export { byName, sameName } from "./model.ts";
 export { compareSchemas, addColumnBlocker, dropColumnBlocker } from "./compare.ts";
-export type { RebuildReason, RebuildReasonKind, RenameCandidate, SchemaDiff, TableDiff, TableOp, ViewOp } from "./compare.ts";
-export { renderMigration, summarize } from "./render.ts";
-export type { Migration } from "./render.ts";
+export type { CompareOptions, RebuildReason, RebuildReasonKind, RenameCandidate, SchemaDiff, TableDiff, TableOp, ViewOp } from "./compare.ts";
+export { renderMigration, summarize, commentLines } from "./render.ts";
+export type { Migration, RenderOptions } from "./render.ts";
+export { unenforceableForeignKeys, UNENFORCEABLE_FK_HINT } from "./validate.ts";
 export { dumpSchema, renderSchema } from "./dump.ts";
 export { rebuildTableSql, temporaryName } from "../ddl/rebuild.ts";
 export type { RebuildOptions } from "../ddl/rebuild.ts";
 export { normalizeSql, quoteIdent } from "../ddl/tokenize.ts";
+export { defaultAsExpression } from "../ddl/default-value.ts";

@@ -4,20 +4,21 @@
 //
 // Statement order within one direction:
 //   1. drop triggers, then views, that change or depend on a table that is
-//      rebuilt or dropped (SQLite re-parses every view and trigger during
+//      rebuilt, dropped, renamed or loses a column (SQLite re-parses every view and trigger during
 //      ALTER TABLE RENAME/DROP COLUMN, so none may point at a missing object)
 //   2. drop indexes that change or go away (so DROP COLUMN and index name
 //      reuse across tables work)
-//   3. per table, alphabetically: create / drop / ALTER in place / rebuild,
-//      then the table's new indexes
+//   3. per table, alphabetically: create / drop / ALTER in place (renames,
+//      then adds, then drops, so a table's only column can be replaced) /
+//      rebuild, then the table's new indexes
 //   4. create views (dependencies first), then triggers (they may be
 //      INSTEAD OF triggers on those views)
 // No BEGIN/COMMIT and no PRAGMA foreign_keys: the engine owns those.
 
 import { dependentsOf, viewCreationOrder } from "../ddl/dependencies.ts";
 import { rebuildTableSql } from "../ddl/rebuild.ts";
-import { quoteIdent } from "../ddl/tokenize.ts";
-import { compareSchemas, type SchemaDiff, type TableDiff, type TableOp } from "./compare.ts";
+import { quoteIdent, significantTokens } from "../ddl/tokenize.ts";
+import { compareSchemas, type CompareOptions, type RebuildReason, type SchemaDiff, type TableDiff, type TableOp } from "./compare.ts";
 import { byName, type Schema, type Trigger, type View } from "./model.ts";
 
 export interface Migration {
@@ -41,9 +42,14 @@ interface Rendered {
   statements: string[];
 }
 
-export function renderMigration(diff: SchemaDiff, from: Schema, to: Schema): Migration {
-  const up = renderDirection("up", diff, from, to);
-  const down = renderDirection("down", compareSchemas(to, from), to, from);
+export interface RenderOptions extends CompareOptions {
+  /** Rows per table (lower-cased name) in the target database when the migration was generated. */
+  rowCounts?: Record<string, number>;
+}
+
+export function renderMigration(diff: SchemaDiff, from: Schema, to: Schema, options: RenderOptions = {}): Migration {
+  const up = renderDirection("up", diff, from, to, options);
+  const down = renderDirection("down", compareSchemas(to, from, options), to, from, options);
   return {
     up: up.text,
     down: down.text,
@@ -54,8 +60,8 @@ export function renderMigration(diff: SchemaDiff, from: Schema, to: Schema): Mig
   };
 }
 
-function renderDirection(direction: "up" | "down", diff: SchemaDiff, from: Schema, to: Schema): Rendered {
-  const sections = diff.empty ? [] : planSections(diff, from, to);
+function renderDirection(direction: "up" | "down", diff: SchemaDiff, from: Schema, to: Schema, options: RenderOptions): Rendered {
+  const sections = diff.empty ? [] : planSections(diff, from, to, options);
   const statements = sections.flatMap((s) => s.statements);
   const header = headerLines(direction, diff);
   const body = sections.map(renderSection).join("\n");
@@ -70,18 +76,31 @@ function headerLines(direction: "up" | "down", diff: SchemaDiff): string[] {
     "-- PRAGMA foreign_key_check before COMMIT.",
   ];
   const summary = summarize(diff);
-  if (summary.length > 0) lines.push("--", "-- Changes:", ...summary.map((s) => `--   ${s}`));
+  if (summary.length > 0) lines.push("--", "-- Changes:", ...summary.flatMap((s) => commentLines(s, "--   ")));
   return lines;
 }
 
+/**
+ * A comment that stays a comment: every line of `text` (constraint text
+ * copied into a note may span several) gets its own prefix.
+ */
+export function commentLines(text: string, prefix = "-- "): string[] {
+  return text.split(/\r\n|\r|\n/).map((line) => `${prefix}${line}`.trimEnd());
+}
+
 function renderSection(s: Section): string {
-  const lines = s.comments.map((c) => `-- ${c}`);
+  const lines = s.comments.flatMap((c) => commentLines(c));
   for (const stmt of s.statements) lines.push(`${stmt};`);
   return lines.join("\n") + "\n";
 }
 
-function planSections(diff: SchemaDiff, from: Schema, to: Schema): Section[] {
-  const removed = diff.tables.filter((t) => t.ops.some((op) => op.kind === "rebuildTable" || op.kind === "dropTable"));
+/** Ops during which SQLite re-checks every view and trigger that names the table. */
+const REPARSING_OPS = new Set<TableOp["kind"]>(["rebuildTable", "dropTable", "dropColumn", "renameTable"]);
+
+function planSections(diff: SchemaDiff, from: Schema, to: Schema, options: RenderOptions): Section[] {
+  // Their views and triggers are dropped first and recreated (target versions) at the end,
+  // so a view naming a dropped column never blocks the DROP COLUMN.
+  const removed = diff.tables.filter((t) => t.ops.some((op) => REPARSING_OPS.has(op.kind)));
   const explicitViewDrops = diff.views.filter((v) => v.kind === "dropView").map((v) => v.view);
   const deps = dependentsOf([...removed.map((t) => t.table), ...explicitViewDrops], from);
   const viewsToDrop = unionByName(
@@ -101,7 +120,7 @@ function planSections(diff: SchemaDiff, from: Schema, to: Schema): Section[] {
   return [
     dropObjectsSection(triggersToDrop, [...viewsToDrop].reverse()),
     dropIndexesSection(diff),
-    ...diff.tables.map((t) => tableSection(t, from, to)),
+    ...diff.tables.map((t) => tableSection(t, from, to, options)),
     createObjectsSection(viewsToCreate, triggersToCreate),
   ].filter((s) => s.statements.length > 0 || s.comments.length > 0);
 }
@@ -121,7 +140,7 @@ function unionByName<T extends { name: string }>(a: T[], b: T[]): T[] {
 function dropObjectsSection(triggers: Trigger[], views: View[]): Section {
   if (triggers.length + views.length === 0) return { comments: [], statements: [] };
   return {
-    comments: ["drop triggers and views that change or depend on rebuilt/dropped tables (recreated at the end)"],
+    comments: ["drop triggers and views that change or depend on tables rebuilt, dropped, renamed or losing a column (recreated at the end)"],
     statements: [
       ...triggers.map((t) => `DROP TRIGGER ${quoteIdent(t.name)}`),
       ...views.map((v) => `DROP VIEW ${quoteIdent(v.name)}`),
@@ -146,7 +165,7 @@ function createObjectsSection(views: View[], triggers: Trigger[]): Section {
   };
 }
 
-function tableSection(t: TableDiff, from: Schema, to: Schema): Section {
+function tableSection(t: TableDiff, from: Schema, to: Schema, options: RenderOptions): Section {
   const section: Section = { comments: [], statements: [] };
   const q = quoteIdent(t.table);
   const rebuild = t.ops.find((op) => op.kind === "rebuildTable");
@@ -164,6 +183,21 @@ function tableSection(t: TableDiff, from: Schema, to: Schema): Section {
         section.comments.push(`table ${q}: drop column ${quoteIdent(op.column)}`);
         section.statements.push(`ALTER TABLE ${q} DROP COLUMN ${quoteIdent(op.column)}`);
         break;
+      case "renameTable":
+        section.comments.push(`table ${quoteIdent(op.from)}: renamed to ${q} (case only; SQLite needs a step through another name)`);
+        section.statements.push(
+          `ALTER TABLE ${quoteIdent(op.from)} RENAME TO ${quoteIdent(op.via)}`,
+          `ALTER TABLE ${quoteIdent(op.via)} RENAME TO ${q}`,
+        );
+        break;
+      case "alterColumn": {
+        const col = byName(byName(to.tables, t.table)!.columns, op.column)!;
+        section.comments.push(`table ${q}: ${op.detail}, in place with libSQL's ALTER COLUMN (a default only affects new rows)`);
+        // libSQL matches the name literally: spell it as the new definition does.
+        const spelled = significantTokens(col.definition)[0]!.text;
+        section.statements.push(`ALTER TABLE ${q} ALTER COLUMN ${spelled} TO ${col.definition}`);
+        break;
+      }
       case "renameColumn":
         section.comments.push(`table ${q}: column ${quoteIdent(op.from)} only changes case`);
         section.statements.push(`ALTER TABLE ${q} RENAME COLUMN ${quoteIdent(op.from)} TO ${quoteIdent(op.to)}`);
@@ -175,7 +209,7 @@ function tableSection(t: TableDiff, from: Schema, to: Schema): Section {
         break;
       }
       case "rebuildTable":
-        section.comments.push(`table ${q}: rebuild (SQLite cannot ALTER this in place)`, ...reasonLines(op));
+        section.comments.push(...rebuildComments(q, op, options.rowCounts?.[t.table.toLowerCase()]));
         section.statements.push(
           ...rebuildTableSql(byName(from.tables, t.table)!, byName(to.tables, t.table)!, to, from, {
             dependents: "external",
@@ -194,8 +228,23 @@ function tableSection(t: TableDiff, from: Schema, to: Schema): Section {
   return section;
 }
 
-function reasonLines(op: Extract<TableOp, { kind: "rebuildTable" }>): string[] {
-  return [...op.reasons.map((r) => `  - ${r.kind}: ${r.detail}`), ...columnChangeLines(op)];
+/** The reason SQLite needs the rebuild (the first change it cannot do in place), the rest, and the cost. */
+function rebuildComments(q: string, op: Extract<TableOp, { kind: "rebuildTable" }>, rows: number | undefined): string[] {
+  const [first, ...rest] = op.reasons.map(reasonText);
+  return [
+    `table ${q}: rebuild (SQLite's 12-step table rebuild: new table, copy, drop, rename)`,
+    `  why: ${first}`,
+    ...rest.map((r) => `  also: ${r}`),
+    ...columnChangeLines(op),
+    ...(rows === undefined ? [] : [`  rows: ${rows} when this was generated (the rebuild copies every row and holds the write lock meanwhile)`]),
+  ];
+}
+
+/** A reason as the in-place statement SQLite lacks or refuses. */
+function reasonText(r: RebuildReason): string {
+  if (r.kind === "add column" || r.kind === "drop column") return r.detail;
+  if (r.kind === "column order") return r.detail;
+  return `SQLite's ALTER TABLE cannot change this in place: ${r.detail}`;
 }
 
 /** Columns added or dropped as part of a rebuild (dropped ones lose their data). */
@@ -248,6 +297,10 @@ function summarizeOp(q: string, op: TableOp, all: TableOp[]): string | null {
       return `add column ${q}.${quoteIdent(op.column)}`;
     case "dropColumn":
       return `drop column ${q}.${quoteIdent(op.column)}`;
+    case "renameTable":
+      return `rename table ${quoteIdent(op.from)} to ${q} (case only)`;
+    case "alterColumn":
+      return `alter column ${q}.${quoteIdent(op.column)}: ${op.detail}`;
     case "renameColumn":
       return `rename column ${q}.${quoteIdent(op.from)} to ${quoteIdent(op.to)} (case only)`;
     case "rebuildTable":

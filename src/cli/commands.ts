@@ -14,6 +14,7 @@ import { lint, rehearse } from "./safety-commands.ts";
 import { fleet } from "./fleet-commands.ts";
 
 const schemaOption = option({ type: optional(string), long: "schema", description: "declarative schema file (default ./schema.sql) [env STRATA_SCHEMA]" });
+const strictColumnOrderFlag = flag({ long: "strict-column-order", description: "compare column order too: a column declared mid-table rebuilds it (strict_column_order in strata.toml) [env STRATA_STRICT_COLUMN_ORDER]" });
 
 const revisionArgs = {
   to: option({ type: optional(string), long: "to", description: "target revision: a version, a unique prefix, head, base, +N or -N" }),
@@ -188,6 +189,7 @@ const newCmd = command({
     ts: flag({ long: "ts", description: "write a TypeScript migration (for data migrations)" }),
     autogenerate: flag({ long: "autogenerate", description: "write the SQL that takes the migrations' head to schema.sql" }),
     schema: schemaOption,
+    strictColumnOrder: strictColumnOrderFlag,
   },
   handler: (a) =>
     runVerb("new", a, async (logger) => {
@@ -196,7 +198,7 @@ const newCmd = command({
       if (a.autogenerate) {
         if (a.ts) throw new StrataError("usage", "--autogenerate writes SQL; it cannot be combined with --ts");
         const { autogenerate } = await import("../commands/schema.ts");
-        return autogenerate({ ...commandOptions(a, logger), message, schema: a.schema });
+        return autogenerate({ ...commandOptions(a, logger), message, schema: a.schema, strictColumnOrder: a.strictColumnOrder });
       }
       const { newMigration } = await import("../commands/new.ts");
       return newMigration({ ...commandOptions(a, logger), message, ts: a.ts });
@@ -206,11 +208,11 @@ const newCmd = command({
 const check = command({
   name: "check",
   description: "CI gate: exit 0 only when the database is at head, no applied file changed and schema.sql matches head",
-  args: { ...commonArgs, schema: schemaOption },
+  args: { ...commonArgs, schema: schemaOption, strictColumnOrder: strictColumnOrderFlag },
   handler: (a) =>
     runVerb("check", a, async (logger) => {
       const { check } = await import("../commands/schema.ts");
-      return check({ ...commandOptions(a, logger), schema: a.schema });
+      return check({ ...commandOptions(a, logger), schema: a.schema, strictColumnOrder: a.strictColumnOrder });
     }, render.renderCheck, (r) => (r.ok ? ExitCode.ok : ExitCode.failure)),
 });
 

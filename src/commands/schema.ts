@@ -4,18 +4,32 @@
  * and never touches the target database.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { StrataError, messageOf } from "../errors.ts";
 import { resolveSettings } from "../config/settings.ts";
 import { openDatabase, type Database } from "../db/connection.ts";
 import { sqliteMessage } from "../db/errors.ts";
-import { silentLogger } from "../output/logger.ts";
+import { silentLogger, type Logger } from "../output/logger.ts";
 import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
 import { splitSql, SqlSyntaxError } from "../script/sql-split.ts";
 import { Engine } from "../runtime/migrator.ts";
 import { blockingProblems, currentVersion, reconcile } from "../runtime/plan.ts";
 import { Store } from "../runtime/store.ts";
-import { compareSchemas, introspect, renderMigration, renderSchema, summarize, type Schema } from "../autogenerate/index.ts";
+import {
+  compareSchemas,
+  introspect,
+  renderMigration,
+  renderSchema,
+  summarize,
+  unenforceableForeignKeys,
+  UNENFORCEABLE_FK_HINT,
+  type CompareOptions,
+  type Migration,
+  type Schema,
+  type SchemaDiff,
+} from "../autogenerate/index.ts";
+import { quoteIdent } from "../ddl/tokenize.ts";
 import { newMigration, type NewResult } from "./new.ts";
 import { writeFileAtomic } from "../backup/files.ts";
 import { stamp } from "./record.ts";
@@ -29,17 +43,28 @@ export async function schemaOf(db: Database, table: string): Promise<Schema> {
   return { tables: keep(s.tables), indexes: keep(s.indexes, (i) => i.table), views: keep(s.views), triggers: keep(s.triggers, (t) => t.table) };
 }
 
-/** Every migration applied, in order, to a scratch in-memory database. */
-export async function headSchema(files: MigrationFile[], table: string): Promise<Schema> {
+interface ScratchHead {
+  db: Database;
+  engine: Engine;
+  schema: Schema;
+}
+
+/** Every migration applied, in order, to a scratch in-memory database, kept open for `fn`. */
+async function withHead<T>(files: MigrationFile[], table: string, fn: (head: ScratchHead) => Promise<T>): Promise<T> {
   const db = await openDatabase(":memory:", { create: true });
   try {
     const engine = new Engine({ db, table, logger: silentLogger, lockTimeoutMs: 0 });
     await db.client.batch(engine.store.createTables(), "write");
     for (const file of files) await engine.up(file);
-    return await schemaOf(db, table);
+    return await fn({ db, engine, schema: await schemaOf(db, table) });
   } finally {
     db.close();
   }
+}
+
+/** The schema every migration produces, applied in order to a scratch in-memory database. */
+export async function headSchema(files: MigrationFile[], table: string): Promise<Schema> {
+  return withHead(files, table, async (head) => head.schema);
 }
 
 /** schema.sql executed in a scratch in-memory database; errors name the file and line. */
@@ -68,7 +93,10 @@ export async function declaredSchema(file: string, table: string): Promise<Schem
         throw new StrataError("usage", `schema.sql: ${sqliteMessage(e)}`, { file, line: st.line, hint: "fix the statement in the schema file" });
       }
     }
-    return await schemaOf(db, table);
+    const schema = await schemaOf(db, table);
+    const problems = unenforceableForeignKeys(schema);
+    if (problems.length > 0) throw new StrataError("usage", `schema.sql: ${problems[0]}`, { file, hint: UNENFORCEABLE_FK_HINT });
+    return schema;
   } finally {
     db.close();
   }
@@ -84,16 +112,91 @@ export interface AutogenerateResult extends Partial<NewResult> {
 /** `strata new MESSAGE --autogenerate`: writes .up.sql/.down.sql taking head to schema.sql. */
 export async function autogenerate(options: CommandOptions & { message: string; schema?: string | undefined; now?: Date }): Promise<AutogenerateResult> {
   const settings = resolveSettings(options);
+  const logger = options.logger ?? silentLogger;
   const files = discoverMigrations(settings.dir);
-  const [from, to] = [await headSchema(files, settings.table), await declaredSchema(settings.schema, settings.table)];
-  const diff = compareSchemas(from, to);
-  const migration = renderMigration(diff, from, to);
-  if (migration.empty) {
-    (options.logger ?? silentLogger).info(`no differences between the migrations' head and ${path.basename(settings.schema)}; nothing written`);
+  const compare: CompareOptions = { strictColumnOrder: settings.strictColumnOrder };
+  const to = await declaredSchema(settings.schema, settings.table);
+  const migration = await withHead(files, settings.table, async (head) => {
+    const diff = compareSchemas(head.schema, to, compare);
+    if (diff.empty) return null;
+    const rowCounts = await rowCountsOf(settings.url, settings.authToken, rebuiltTables(diff), logger);
+    const m = renderMigration(diff, head.schema, to, { ...compare, rowCounts });
+    await rehearse(head, m, to, settings.table, compare);
+    return m;
+  });
+  if (migration === null) {
+    logger.info(`no differences between the migrations' head and ${path.basename(settings.schema)}; nothing written`);
     return { empty: true, summary: [], up: "", down: "" };
   }
   const written = newMigration({ ...options, sql: { up: migration.up, down: migration.down } });
   return { ...written, empty: false, summary: migration.summary, up: migration.up, down: migration.down };
+}
+
+function rebuiltTables(diff: SchemaDiff): string[] {
+  return diff.tables.filter((t) => t.ops.some((op) => op.kind === "rebuildTable")).map((t) => t.table);
+}
+
+/**
+ * Rows of each table in the target database, for the rebuild comments. Only
+ * read, never created; without a database (or when it cannot be read) the
+ * comments simply have no row counts.
+ */
+async function rowCountsOf(url: string | undefined, authToken: string | undefined, tables: string[], logger: Logger): Promise<Record<string, number>> {
+  if (url === undefined || tables.length === 0) return {};
+  let db: Database | undefined;
+  try {
+    db = await openDatabase(url, { authToken, create: false });
+    if (!db.exists) return {};
+    const counts: Record<string, number> = {};
+    for (const t of tables) {
+      const rs = await db.client.execute(`SELECT count(*) AS n FROM ${quoteIdent(t)}`);
+      counts[t.toLowerCase()] = Number(rs.rows[0]!.n);
+    }
+    return counts;
+  } catch (e) {
+    logger.debug(`row counts for the rebuild comments not read: ${messageOf(e)}`);
+    return {};
+  } finally {
+    db?.close();
+  }
+}
+
+/**
+ * Runs the generated files through the engine on the scratch head database
+ * before anything is written: `up` must reach schema.sql and `down` must come
+ * back to head. A migration that would fail (or land elsewhere) is refused.
+ */
+async function rehearse(head: ScratchHead, m: Migration, to: Schema, table: string, compare: CompareOptions): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-rehearse-"));
+  try {
+    fs.writeFileSync(path.join(dir, "99999999999999999999_generated.up.sql"), m.up);
+    fs.writeFileSync(path.join(dir, "99999999999999999999_generated.down.sql"), m.down);
+    const [file] = discoverMigrations(dir);
+    const steps: ["up" | "down", Schema, string][] = [["up", to, "schema.sql"], ["down", head.schema, "the migrations' head"]];
+    for (const [direction, expected, label] of steps) {
+      try {
+        await head.engine[direction](file!);
+      } catch (e) {
+        const line = e instanceof StrataError && e.line !== undefined ? ` (line ${e.line})` : "";
+        throw new StrataError("failure", `the generated ${direction} migration fails${line}: ${firstLineOf(e)}`, {
+          hint: "nothing was written; change schema.sql (or write this migration by hand) and report the case",
+          cause: e,
+        });
+      }
+      const left = summarize(compareSchemas(await schemaOf(head.db, table), expected, compare));
+      if (left.length > 0) {
+        throw new StrataError("failure", `the generated ${direction} migration does not reach ${label}: ${left[0]}`, {
+          hint: "nothing was written; write this migration by hand and report the case",
+        });
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function firstLineOf(e: unknown): string {
+  return messageOf(e).split("\n")[0]!;
 }
 
 export interface CheckResult {
@@ -119,13 +222,15 @@ export async function check(options: CommandOptions): Promise<CheckResult> {
     const problem = blockingProblems(entries);
     if (problem) differences.push(problem.message);
     const head = await headSchema(s.files, s.settings.table);
+    const compare: CompareOptions = { strictColumnOrder: s.settings.strictColumnOrder };
     if (pending.length === 0 && !problem && s.db.exists) {
       const live = await schemaOf(s.db, s.settings.table);
-      differences.push(...summarize(compareSchemas(head, live)).map((d) => `database differs from the migrations' head: ${d}`));
+      differences.push(...summarize(compareSchemas(head, live, compare)).map((d) => `database differs from the migrations' head: ${d}`));
+      differences.push(...unenforceableForeignKeys(live).map((d) => `database: ${d}`));
     }
     if (fs.existsSync(s.settings.schema)) {
       const declared = await declaredSchema(s.settings.schema, s.settings.table);
-      differences.push(...summarize(compareSchemas(head, declared)).map((d) => `${path.basename(s.settings.schema)} differs from the migrations' head: ${d}`));
+      differences.push(...summarize(compareSchemas(head, declared, compare)).map((d) => `${path.basename(s.settings.schema)} differs from the migrations' head: ${d}`));
     }
     return {
       database: s.db.displayUrl,

@@ -21,6 +21,8 @@ export interface FlagValues {
   config?: string | undefined;
   schema?: string | undefined;
   lockTimeout?: string | undefined;
+  /** --strict-column-order: autogenerate/check compare column order too. */
+  strictColumnOrder?: boolean | undefined;
 }
 
 export type Source = "flag" | "env" | "config" | "default" | "url";
@@ -33,6 +35,7 @@ export interface Settings {
   table: string;
   schema: string;
   lockTimeoutMs: number;
+  strictColumnOrder: boolean;
   configFile: string | undefined;
   /** strata.toml's fleet targets: `targets = "FILE"` or `[[fleet]]` entries (strata fleet). */
   fleet: FleetConfig | undefined;
@@ -57,9 +60,10 @@ export const ENV = {
   config: ["STRATA_CONFIG"],
   schema: ["STRATA_SCHEMA"],
   lockTimeout: ["STRATA_LOCK_TIMEOUT"],
+  strictColumnOrder: ["STRATA_STRICT_COLUMN_ORDER"],
 } as const;
 
-const CONFIG_KEYS = ["url", "auth_token_file", "dir", "table", "schema", "lock_timeout", "targets"] as const;
+const CONFIG_KEYS = ["url", "auth_token_file", "dir", "table", "schema", "lock_timeout", "targets", "strict_column_order"] as const;
 type ConfigKey = (typeof CONFIG_KEYS)[number];
 type ConfigFile = Partial<Record<ConfigKey, string>> & { fleet?: FleetEntry[] };
 
@@ -124,7 +128,7 @@ function readConfigFile(file: string): ConfigFile {
         hint: `known keys: ${CONFIG_KEYS.join(", ")}, [[fleet]]`,
       });
     }
-    if (typeof value !== "string" && typeof value !== "number") {
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
       throw new StrataError("config", `key "${key}" must be a string`, { file });
     }
     out[key as ConfigKey] = String(value);
@@ -209,6 +213,10 @@ export function resolveSettings(flags: FlagValues, options: ResolveOptions = {})
   let fleet: FleetConfig | undefined;
   if (config.targets !== undefined) fleet = { configFile: configFile!, targetsFile: path.resolve(configDir, config.targets) };
   else if (config.fleet !== undefined) fleet = { configFile: configFile!, entries: config.fleet };
+  const strictColumnOrder = parseBoolean(
+    flags.strictColumnOrder ? "true" : fromEnv(env, ENV.strictColumnOrder) ?? config.strict_column_order ?? "false",
+    "strict_column_order",
+  );
 
   const authToken = resolveAuthToken(flags, env, config, configDir, cwd, sources);
   registerSecret(authToken);
@@ -222,10 +230,17 @@ export function resolveSettings(flags: FlagValues, options: ResolveOptions = {})
     table: table.value!,
     schema: path.resolve(schema.base, schema.value!),
     lockTimeoutMs: parseDuration(lockTimeout.value!, "lock timeout"),
+    strictColumnOrder,
     configFile,
     fleet,
     sources,
   };
+}
+
+function parseBoolean(value: string, what: string): boolean {
+  if (/^(true|1|yes|on)$/i.test(value)) return true;
+  if (/^(false|0|no|off)$/i.test(value)) return false;
+  throw new StrataError("config", `${what} must be true or false, not "${value}"`, { hint: `e.g. ${what} = true in strata.toml` });
 }
 
 function resolveAuthToken(

@@ -81,6 +81,27 @@ export function renameCreateStatement(sql: string, newName: string): string {
   return sql.slice(0, tokens[first].start) + quoteIdent(newName) + sql.slice(tokens[last].end);
 }
 
+/**
+ * A CREATE TABLE under another name, with the table's own qualified column
+ * references (`CHECK (t.a > 0)`) following the new name: SQLite resolves
+ * them against the table being created.
+ */
+export function renameCreateTable(sql: string, newName: string): string {
+  const tokens = significantTokens(sql);
+  const { first, last } = locateCreateName(tokens);
+  const oldName = identValue(tokens[last]).toLowerCase();
+  let out = sql.slice(0, tokens[first].start) + quoteIdent(newName);
+  let at = tokens[last].end;
+  for (let i = last + 1; i < tokens.length - 1; i++) {
+    const t = tokens[i];
+    const qualifies = isIdentToken(t) && identValue(t).toLowerCase() === oldName && tokens[i + 1].text === "." && tokens[i - 1].text !== ".";
+    if (!qualifies) continue;
+    out += sql.slice(at, t.start) + quoteIdent(newName);
+    at = t.end;
+  }
+  return out + sql.slice(at);
+}
+
 export function parseCreateTable(sql: string): ParsedCreateTable {
   const tokens = significantTokens(sql);
   const { last } = locateCreateName(tokens);

@@ -11,7 +11,8 @@
 
 import { byName, sameName, type Column, type Schema, type Table } from "../autogenerate/model.ts";
 import { dependentsOf, viewCreationOrder, type Dependents } from "./dependencies.ts";
-import { renameCreateStatement } from "./parse.ts";
+import { defaultAsExpression, isNullDefault } from "./default-value.ts";
+import { renameCreateTable } from "./parse.ts";
 import { quoteIdent, quoteString } from "./tokenize.ts";
 
 export interface RebuildOptions {
@@ -37,7 +38,7 @@ export function rebuildTableSql(
   const deps: Dependents = include ? dependentsOf([fromTable.name], schemaFrom) : { views: [], triggers: [] };
   return [
     ...dropDependentsSql(deps),
-    renameCreateStatement(toTable.sql, tmp),
+    renameCreateTable(toTable.sql, tmp),
     ...copyRowsSql(fromTable, toTable, tmp),
     ...keepSequenceSql(fromTable, toTable, tmp),
     `DROP TABLE ${quoteIdent(fromTable.name)}`,
@@ -50,11 +51,16 @@ export function rebuildTableSql(
 
 /** `new_<name>`, suffixed until it collides with nothing in either schema. */
 export function temporaryName(name: string, ...schemas: Schema[]): string {
+  return freeName(`new_${name}`, schemas);
+}
+
+/** `base`, suffixed `_1`, `_2`, … until no object of any of `schemas` has that name. */
+export function freeName(base: string, schemas: Schema[]): string {
   const taken = new Set(
     schemas.flatMap((s) => [...s.tables, ...s.indexes, ...s.views, ...s.triggers].map((o) => o.name.toLowerCase())),
   );
-  let candidate = `new_${name}`;
-  for (let n = 1; taken.has(candidate.toLowerCase()); n++) candidate = `new_${name}_${n}`;
+  let candidate = base;
+  for (let n = 1; taken.has(candidate.toLowerCase()); n++) candidate = `${base}_${n}`;
   return candidate;
 }
 
@@ -83,10 +89,15 @@ export function copyRowsSql(fromTable: Table, toTable: Table, into: string): str
   ];
 }
 
-/** A column that becomes NOT NULL with a default takes the default where it was NULL. */
+/**
+ * A column that becomes NOT NULL with a default takes the default where it
+ * was NULL. The default is re-spelled for an expression position: as written,
+ * `DEFAULT "name"` would read column "name" inside the SELECT.
+ */
 function valueExpr(fc: Column, tc: Column): string {
-  const hasDefault = tc.defaultValue !== null && tc.defaultValue.toUpperCase() !== "NULL";
-  if (tc.notNull && !fc.notNull && hasDefault) return `COALESCE(${quoteIdent(fc.name)}, ${tc.defaultValue})`;
+  if (tc.notNull && !fc.notNull && !isNullDefault(tc.defaultValue)) {
+    return `COALESCE(${quoteIdent(fc.name)}, ${defaultAsExpression(tc.defaultValue)})`;
+  }
   return quoteIdent(fc.name);
 }
 
