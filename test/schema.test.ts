@@ -22,6 +22,18 @@ function calendar(t: Parameters<typeof tempDir>[0]) {
   return { dir, mdir, schema, db, opts: { url: db, dir: mdir, schema } };
 }
 
+/** The calendar at head with a specialist, a booking and `more`. */
+async function upWithRows(t: Parameters<typeof tempDir>[0], c: ReturnType<typeof calendar>, more: string) {
+  await up(c.opts);
+  const db = openDb(t, c.db);
+  await db.batch([
+    "INSERT INTO specialists (name, email) VALUES ('Ada', 'ada@example.com')",
+    "INSERT INTO bookings (specialist_id, client_name, starts_at, ends_at) VALUES (1, 'Cleo', '2024-01-20T10:00', '2024-01-20T11:00')",
+    more,
+  ], "write");
+  return db;
+}
+
 test("the shipped schema.sql matches the calendar migrations' head (strata check)", async (t) => {
   const c = calendar(t);
   await up(c.opts);
@@ -32,13 +44,7 @@ test("the shipped schema.sql matches the calendar migrations' head (strata check
 
 test("the guide's workflow: edit schema.sql, autogenerate, review, apply; rows survive; check passes", async (t) => {
   const c = calendar(t);
-  await up(c.opts);
-  const db = openDb(t, c.db);
-  await db.batch([
-    "INSERT INTO specialists (name, email) VALUES ('Ada', 'ada@example.com')",
-    "INSERT INTO bookings (specialist_id, client_name, starts_at, ends_at) VALUES (1, 'Cleo', '2024-01-20T10:00', '2024-01-20T11:00')",
-    "INSERT INTO invoices (booking_id, number, amount_cents) VALUES (1, 'INV-1', 100)",
-  ], "write");
+  const db = await upWithRows(t, c, "INSERT INTO invoices (booking_id, number, amount_cents) VALUES (1, 'INV-1', 100)");
   // 1. Modify the "models": a new column in the middle of bookings.
   fs.writeFileSync(c.schema, fs.readFileSync(c.schema, "utf8").replace("  notes TEXT,\n", "  notes TEXT,\n  room TEXT NOT NULL DEFAULT 'main',\n"));
   const pending = await check(c.opts);
@@ -67,13 +73,7 @@ test("the guide's workflow: edit schema.sql, autogenerate, review, apply; rows s
 
 test("strict_column_order (strata.toml or --strict-column-order): a column added mid-table rebuilds, with the reason and the row count", async (t) => {
   const c = calendar(t);
-  await up(c.opts);
-  const db = openDb(t, c.db);
-  await db.batch([
-    "INSERT INTO specialists (name, email) VALUES ('Ada', 'ada@example.com')",
-    "INSERT INTO bookings (specialist_id, client_name, starts_at, ends_at) VALUES (1, 'Cleo', '2024-01-20T10:00', '2024-01-20T11:00')",
-    "INSERT INTO bookings (specialist_id, client_name, starts_at, ends_at) VALUES (1, 'Dan', '2024-01-21T10:00', '2024-01-21T11:00')",
-  ], "write");
+  const db = await upWithRows(t, c, "INSERT INTO bookings (specialist_id, client_name, starts_at, ends_at) VALUES (1, 'Dan', '2024-01-21T10:00', '2024-01-21T11:00')");
   fs.writeFileSync(c.schema, fs.readFileSync(c.schema, "utf8").replace("  notes TEXT,\n", "  notes TEXT,\n  room TEXT,\n"));
   const toml = path.join(c.dir, "strata.toml");
   fs.writeFileSync(toml, "strict_column_order = true\n");
