@@ -50,7 +50,7 @@ test("counting proxy in front of sqld: counts pipelines by shape, injects 5xx an
   await assert.rejects(anonymous.execute("SELECT 1"), /401/, "sqld's JWT check is not bypassed by the proxy");
 });
 
-test("round trips on sqld at 20 ms latency: status 1, current 1, up of 50 SQL migrations 3, no-op up at most 2", { skip }, async (t) => {
+test("round trips on sqld at 20 ms latency: status 1, current 1, up of 50 SQL migrations 3, no-op up at most 2, single transaction 3, TS statements + 5", { skip }, async (t) => {
   const r = await remote(t, { latencyMs: 20 });
   const proxy = r.proxy!;
   const dir = folder(t, tableMigrations(50));
@@ -74,6 +74,14 @@ test("round trips on sqld at 20 ms latency: status 1, current 1, up of 50 SQL mi
   await counted("no-op up", [1, 2], () => up(opts));
   await counted("down of 5", [1, 7], () => down({ ...opts, step: 5 }));
   assert.equal((await r.client.execute("SELECT count(*) AS n FROM strata_migrations")).rows[0]!.n, 45);
+  await counted("up --single-transaction of 5", 3, () => up({ ...opts, singleTransaction: true }));
+  assert.equal((await r.client.execute("SELECT count(*) AS n FROM strata_migrations")).rows[0]!.n, 50);
+  // A TS migration is an interactive transaction: one request per statement, plus lock, begin with
+  // the guards, checks + version row + commit, the read-back of the version row, unlock.
+  writeFiles(dir, { "051_data.ts": `export async function up(tx) { for (const v of ["x", "y", "z"]) await tx.execute({ sql: "INSERT INTO t1 (v) VALUES (?)", args: [v] }); }
+export async function down(tx) { await tx.execute("DELETE FROM t1 WHERE v IN ('x', 'y', 'z')"); }` });
+  await counted("up of a TS migration of 3 statements", 3 + 5, () => up(opts));
+  assert.equal((await r.client.execute("SELECT count(*) AS n FROM t1")).rows[0]!.n, 5);
 });
 
 for (const transport of ["http", "ws", "libsql"] as const) {
