@@ -113,6 +113,12 @@ export interface Checked {
   version: string | null;
   tables: Record<string, number>;
   rows: number;
+  /** Whether the database holds foreign-key violations (a restore cannot defer them to a commit). */
+  foreignKeyViolations: boolean;
+}
+
+async function hasForeignKeyViolations(ex: Executor): Promise<boolean> {
+  return (await ex.execute("SELECT 1 FROM pragma_foreign_key_check LIMIT 1")).rows.length > 0;
 }
 
 /**
@@ -143,7 +149,7 @@ export async function verifySnapshot(file: string, table: string, progress?: Pro
       rows += n;
       progress?.update(rows, undefined, `counting ${t}`);
     }
-    return { version: await readVersion(client, table), tables, rows };
+    return { version: await readVersion(client, table), tables, rows, foreignKeyViolations: await hasForeignKeyViolations(client) };
   } catch (e) {
     throw e instanceof StrataError ? e : describeDbError(e, name);
   } finally {
@@ -255,7 +261,7 @@ export async function verifyDump(file: string, expected: Record<string, number>,
       throw new StrataError("state", `${file} does not load back the rows that were dumped: ${mismatches.slice(0, 5).join("; ")}`, { file });
     }
     const rows = Object.values(tables).reduce((a, b) => a + b, 0);
-    return { version: null, tables, rows };
+    return { version: null, tables, rows, foreignKeyViolations: await hasForeignKeyViolations(scratch) };
   } catch (e) {
     throw e instanceof StrataError ? e : new StrataError("state", `${file} cannot be loaded: ${messageOf(e)}`, { file, cause: e });
   } finally {

@@ -2,12 +2,13 @@
  * Database access for backup and restore, through src/db/connection.ts. The logical dump reads
  * integers as bigint (to tell INTEGER from REAL and keep 64-bit values exact).
  */
-import type { Client, Transaction } from "@libsql/client";
+import type { Client, ResultSet, Transaction } from "@libsql/client";
 import { createDbClient } from "../db/connection.ts";
 import { messageOf } from "../errors.ts";
 import { quoteIdent } from "./sql-literal.ts";
 
-export type Executor = Pick<Client, "execute"> | Pick<Transaction, "execute">;
+/** A client or a transaction: `batch` sends its statements in one request (one transaction). */
+export type Executor = Pick<Transaction, "execute" | "batch">;
 
 export interface OpenClientOptions {
   authToken?: string | undefined;
@@ -57,17 +58,23 @@ export interface SchemaObject {
 }
 
 /** Everything in sqlite_schema except SQLite's own objects, in creation order. */
+export const SCHEMA_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid";
+
 export async function schemaObjects(ex: Executor): Promise<SchemaObject[]> {
-  const rs = await ex.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid");
+  return schemaRows(await ex.execute(SCHEMA_SQL));
+}
+
+export function schemaRows(rs: ResultSet): SchemaObject[] {
   return rs.rows.map((r) => ({ type: String(r.type) as SchemaObject["type"], name: String(r.name), table: String(r.tbl_name), sql: r.sql === null ? null : String(r.sql) }));
 }
 
-/** Row counts of every table (not views), by name. */
+/** Row counts of every table (not views), by name: one request per 200 tables. */
 export async function countRows(ex: Executor, tables: string[]): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const t of tables) {
-    const rs = await ex.execute(`SELECT count(*) AS n FROM ${quoteIdent(t)}`);
-    out[t] = Number(rs.rows[0]!.n);
+  for (let i = 0; i < tables.length; i += 200) {
+    const chunk = tables.slice(i, i + 200);
+    const results = await ex.batch(chunk.map((t) => `SELECT count(*) AS n FROM ${quoteIdent(t)}`));
+    chunk.forEach((t, j) => (out[t] = Number(results[j]!.rows[0]!.n)));
   }
   return out;
 }

@@ -4,22 +4,23 @@
  *
  * Order, so that a plain `sqlite3 new.db < dump.sql` also loads it:
  *   PRAGMA foreign_keys=OFF; BEGIN;
- *   per table: CREATE TABLE, then its rows (one INSERT per row, one row per line);
+ *   every CREATE TABLE, then the rows (one INSERT per row, one row per line, tables interleaved
+ *   page by page);
  *   sqlite_sequence (AUTOINCREMENT high-water marks);
  *   indexes, views, triggers (after the rows: faster, and no trigger fires during the load);
  *   COMMIT; and a trailer comment with the statement and row counts, so truncation is detected.
  *
  * Pages are read by rowid (or by primary key for WITHOUT ROWID tables), never with OFFSET. A
- * page starts at 64 rows and grows to 1000 while pages stay under ~4 MB of SQL; wide rows
- * (blobs) shrink it, so one page never holds much more than that.
+ * page starts at 64 rows and grows to 1000 while a request stays under ~4 MB of SQL; wide rows
+ * (blobs) shrink it.
  */
 import fs from "node:fs";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import type { InValue } from "@libsql/client";
+import type { InStatement, InValue, ResultSet } from "@libsql/client";
 import type { Logger } from "../output/logger.ts";
 import { messageOf } from "../errors.ts";
-import { schemaObjects, type Executor, type SchemaObject } from "./db.ts";
+import { SCHEMA_SQL, schemaObjects, schemaRows, type Executor, type SchemaObject } from "./db.ts";
 import { quoteIdent, sqlLiteral } from "./sql-literal.ts";
 import { FILE_MODE } from "./files.ts";
 
@@ -44,24 +45,51 @@ const FIRST_PAGE_ROWS = 64;
 const MAX_PAGE_ROWS = 1000;
 const PAGE_BYTES = 1 << 20;
 
+/** Tables whose columns are read in one request. */
+const TABLES_PER_INFO_REQUEST = 200;
+/** Tables whose next page is read in one request (a round), sharing ROUND_BYTES. */
+const TABLES_PER_PAGE_REQUEST = 50;
+const ROUND_BYTES = 4 << 20;
+
+/**
+ * The dump's statements. Remote reads are grouped so that the number of requests does not grow
+ * with the number of tables: the schema in one request, the columns of up to 200 tables per
+ * request, then rounds that read the next page of up to 50 tables per request (pages shrink with
+ * the number of tables in a round, so a request stays near ROUND_BYTES). A dump of many small
+ * tables takes a handful of requests; big tables add pages, as many as the biggest one needs.
+ */
 export async function* dumpStatements(ex: Executor, options: DumpOptions = {}): AsyncGenerator<DumpStatement> {
   const skip = new Set((options.skipRowsOf ?? []).map((t) => t.toLowerCase()));
-  const objects = await schemaObjects(ex);
-  const shadow = await shadowTables(ex);
+  const { objects, shadow } = await readSchema(ex);
   const tables = objects.filter((o) => o.type === "table" && o.sql !== null && !shadow.has(o.name.toLowerCase()));
+  const autoincrement = tables.some((t) => /\bAUTOINCREMENT\b/i.test(t.sql!));
+
+  const plans: TablePlan[] = [];
+  let sequence: ResultSet | undefined;
+  for (let i = 0; i < tables.length; i += TABLES_PER_INFO_REQUEST) {
+    const chunk = tables.slice(i, i + TABLES_PER_INFO_REQUEST);
+    const last = i + TABLES_PER_INFO_REQUEST >= tables.length;
+    const stmts = chunk.map((t) => `PRAGMA table_xinfo(${quoteIdent(t.name)})`);
+    if (last && autoincrement) stmts.push('SELECT name, seq FROM "sqlite_sequence"');
+    const results = await ex.batch(stmts);
+    chunk.forEach((t, j) => plans.push(planTable(t, results[j]!, options)));
+    if (last && autoincrement) sequence = results[chunk.length];
+  }
 
   yield { sql: "PRAGMA foreign_keys=OFF" };
   yield { sql: "BEGIN TRANSACTION" };
-  for (const t of tables) {
-    yield { sql: t.sql!, creates: t.name };
-    if (skip.has(t.name.toLowerCase())) continue;
-    yield* rowsOf(ex, t, options);
+  for (const t of tables) yield { sql: t.sql!, creates: t.name };
+  const withRows = plans.filter((p) => !skip.has(p.table.name.toLowerCase()));
+  for (const p of withRows) {
+    if (p.kind === "offset") yield* offsetPages(ex, p.table, p.columns, options);
+    else if (p.virtual) yield* pagesOneByOne(ex, p, options);
   }
-  if (tables.some((t) => /\bAUTOINCREMENT\b/i.test(t.sql!))) {
+  yield* pagesInRounds(ex, withRows.filter((p): p is KeysetPlan => p.kind === "keyset" && !p.virtual), options);
+
+  if (sequence) {
     const names = new Set(tables.map((t) => t.name.toLowerCase()));
     yield { sql: 'DELETE FROM "sqlite_sequence"' };
-    const seq = await ex.execute('SELECT name, seq FROM "sqlite_sequence"');
-    for (const r of seq.rows) {
+    for (const r of sequence.rows) {
       if (!names.has(String(r.name).toLowerCase())) continue;
       yield { sql: `INSERT INTO "sqlite_sequence"("name","seq") VALUES(${sqlLiteral(r.name)},${sqlLiteral(r.seq)})` };
     }
@@ -72,13 +100,14 @@ export async function* dumpStatements(ex: Executor, options: DumpOptions = {}): 
   yield { sql: "COMMIT" };
 }
 
-/** Shadow tables of virtual tables (FTS, R*Tree…): recreated by CREATE VIRTUAL TABLE. */
-async function shadowTables(ex: Executor): Promise<Set<string>> {
+/** The schema and the shadow tables of virtual tables (FTS, R*Tree…), in one request. */
+async function readSchema(ex: Executor): Promise<{ objects: SchemaObject[]; shadow: Set<string> }> {
   try {
-    const rs = await ex.execute("PRAGMA table_list");
-    return new Set(rs.rows.filter((r) => r.type === "shadow").map((r) => String(r.name).toLowerCase()));
+    const [schema, list] = await ex.batch([SCHEMA_SQL, "PRAGMA table_list"]);
+    return { objects: schemaRows(schema!), shadow: new Set(list!.rows.filter((r) => r.type === "shadow").map((r) => String(r.name).toLowerCase())) };
   } catch {
-    return new Set();
+    // SQLite before 3.37 has no table_list (and no shadow table detection).
+    return { objects: await schemaObjects(ex), shadow: new Set() };
   }
 }
 
@@ -88,9 +117,29 @@ interface Column {
   pk: number;
 }
 
-async function* rowsOf(ex: Executor, t: SchemaObject, options: DumpOptions): AsyncGenerator<DumpStatement> {
+interface KeysetPlan {
+  kind: "keyset";
+  table: SchemaObject;
+  virtual: boolean;
+  /** Key expressions, selected first. */
+  keys: string[];
+  /** The rowid is written too (no INTEGER PRIMARY KEY holds it). */
+  insertKey: boolean;
+  columns: Column[];
+  select: string;
+  prefix: string;
+  keyTuple: string;
+  /** Where the next page starts; undefined before the first. */
+  after: InValue[] | undefined;
+  limit: number;
+  done: boolean;
+}
+
+type TablePlan = KeysetPlan | { kind: "offset"; table: SchemaObject; virtual: boolean; columns: Column[] };
+
+/** How the rows of `t` are read, from its `PRAGMA table_xinfo`. */
+function planTable(t: SchemaObject, info: ResultSet, options: DumpOptions): TablePlan {
   const name = quoteIdent(t.name);
-  const info = await ex.execute(`PRAGMA table_xinfo(${name})`);
   const all = info.rows.map((r) => ({ name: String(r.name), type: String(r.type ?? ""), pk: Number(r.pk), hidden: Number(r.hidden) }));
   // Generated (2, 3) and hidden virtual-table (1) columns cannot be inserted.
   const columns: Column[] = all.filter((c) => c.hidden === 0);
@@ -99,58 +148,90 @@ async function* rowsOf(ex: Executor, t: SchemaObject, options: DumpOptions): Asy
   const pk = columns.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
   const taken = new Set(all.map((c) => c.name.toLowerCase()));
 
-  let keys: string[]; // key expressions, selected first
-  let insertKey: boolean; // the rowid is written too (no INTEGER PRIMARY KEY holds it)
+  let keys: string[];
+  let insertKey: boolean;
   if (withoutRowid) {
     keys = pk.map((c) => quoteIdent(c.name));
     insertKey = false;
   } else {
     const rowid = ["rowid", "_rowid_", "oid"].find((n) => !taken.has(n));
     const alias = pk.length === 1 && pk[0]!.type.toUpperCase() === "INTEGER" ? pk[0]!.name : undefined;
-    if (rowid === undefined && alias === undefined) {
-      yield* offsetPages(ex, t, columns, options);
-      return;
-    }
+    if (rowid === undefined && alias === undefined) return { kind: "offset", table: t, virtual, columns };
     keys = [alias !== undefined ? quoteIdent(alias) : rowid!];
     insertKey = alias === undefined;
   }
-
-  const selectList = [...keys, ...columns.map((c) => quoteIdent(c.name))].join(", ");
   const insertColumns = [...(insertKey ? [keys[0]!] : []), ...columns.map((c) => quoteIdent(c.name))];
-  const prefix = `INSERT INTO ${name}(${insertColumns.join(",")}) VALUES(`;
-  const keyTuple = keys.length === 1 ? keys[0]! : `(${keys.join(", ")})`;
-  const order = keys.join(", ");
-  const budget = options.pageBytes ?? PAGE_BYTES;
-  const maxRows = options.maxPageRows ?? MAX_PAGE_ROWS;
-  let limit = Math.min(FIRST_PAGE_ROWS, maxRows);
-  let after: InValue[] | undefined;
+  return {
+    kind: "keyset",
+    table: t,
+    virtual,
+    keys,
+    insertKey,
+    columns,
+    select: `SELECT ${[...keys, ...columns.map((c) => quoteIdent(c.name))].join(", ")} FROM ${name}`,
+    prefix: `INSERT INTO ${name}(${insertColumns.join(",")}) VALUES(`,
+    keyTuple: keys.length === 1 ? keys[0]! : `(${keys.join(", ")})`,
+    after: undefined,
+    limit: Math.min(FIRST_PAGE_ROWS, options.maxPageRows ?? MAX_PAGE_ROWS),
+    done: false,
+  };
+}
 
-  for (;;) {
-    const where = after === undefined ? "" : ` WHERE ${keyTuple} > ${keys.length === 1 ? "?" : `(${keys.map(() => "?").join(", ")})`}`;
+function pageStatement(p: KeysetPlan): InStatement {
+  const where = p.after === undefined ? "" : ` WHERE ${p.keyTuple} > ${p.keys.length === 1 ? "?" : `(${p.keys.map(() => "?").join(", ")})`}`;
+  return { sql: `${p.select}${where} ORDER BY ${p.keys.join(", ")} LIMIT ?`, args: [...(p.after ?? []), p.limit] };
+}
+
+/** The INSERTs of one page; moves the plan to the next page, sized to aim at `budget` bytes. */
+function* rowsOfPage(p: KeysetPlan, rs: ResultSet, budget: number, maxRows: number): Generator<DumpStatement> {
+  let bytes = 0;
+  const k = p.keys.length;
+  const from = p.insertKey ? 0 : k;
+  for (const row of rs.rows) {
+    const values: string[] = [];
+    for (let i = from; i < k + p.columns.length; i++) values.push(sqlLiteral(row[i]));
+    const sql = p.prefix + values.join(",") + ")";
+    bytes += sql.length;
+    yield { sql, table: p.table.name };
+  }
+  if (rs.rows.length < p.limit) {
+    p.done = true;
+    return;
+  }
+  const last = rs.rows[rs.rows.length - 1]!;
+  p.after = p.keys.map((_, i) => last[i] as InValue);
+  const perRow = Math.max(1, bytes / rs.rows.length);
+  p.limit = Math.max(1, Math.min(maxRows, Math.floor(budget / perRow), p.limit * 4));
+}
+
+/** Rounds: the next page of up to TABLES_PER_PAGE_REQUEST tables per request, until all are read. */
+async function* pagesInRounds(ex: Executor, plans: KeysetPlan[], options: DumpOptions): AsyncGenerator<DumpStatement> {
+  const maxRows = options.maxPageRows ?? MAX_PAGE_ROWS;
+  let active = plans;
+  while (active.length > 0) {
+    for (let i = 0; i < active.length; i += TABLES_PER_PAGE_REQUEST) {
+      const group = active.slice(i, i + TABLES_PER_PAGE_REQUEST);
+      const budget = Math.max(1, Math.floor((options.pageBytes ?? ROUND_BYTES) / group.length));
+      const results = await ex.batch(group.map(pageStatement));
+      for (let j = 0; j < group.length; j++) yield* rowsOfPage(group[j]!, results[j]!, budget, maxRows);
+    }
+    active = active.filter((p) => !p.done);
+  }
+}
+
+/** Virtual tables, page by page on their own: reading one may fail (a module the server lacks). */
+async function* pagesOneByOne(ex: Executor, p: TablePlan, options: DumpOptions): AsyncGenerator<DumpStatement> {
+  if (p.kind !== "keyset") return;
+  const maxRows = options.maxPageRows ?? MAX_PAGE_ROWS;
+  while (!p.done) {
     let rs;
     try {
-      rs = await ex.execute({ sql: `SELECT ${selectList} FROM ${name}${where} ORDER BY ${order} LIMIT ?`, args: [...(after ?? []), limit] });
+      rs = await ex.execute(pageStatement(p));
     } catch (e) {
-      if (!virtual) throw e;
-      options.logger?.warn(`cannot read the rows of virtual table ${t.name} (${messageOf(e)}); only its definition is backed up`);
+      options.logger?.warn(`cannot read the rows of virtual table ${p.table.name} (${messageOf(e)}); only its definition is backed up`);
       return;
     }
-    let bytes = 0;
-    const k = keys.length;
-    for (const row of rs.rows) {
-      const values: string[] = [];
-      const from = insertKey ? 0 : k;
-      for (let i = from; i < k + columns.length; i++) values.push(sqlLiteral(row[i]));
-      const sql = prefix + values.join(",") + ")";
-      bytes += sql.length;
-      yield { sql, table: t.name };
-    }
-    if (rs.rows.length < limit) return;
-    const last = rs.rows[rs.rows.length - 1]!;
-    after = keys.map((_, i) => last[i] as InValue);
-    // Next page: aim at the byte budget, never more than maxRows.
-    const perRow = Math.max(1, bytes / rs.rows.length);
-    limit = Math.max(1, Math.min(maxRows, Math.floor(budget / perRow), limit * 4));
+    yield* rowsOfPage(p, rs, options.pageBytes ?? PAGE_BYTES, maxRows);
   }
 }
 

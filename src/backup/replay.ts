@@ -120,6 +120,8 @@ const CONTROL = /^(?:BEGIN(?:\s+(?:DEFERRED|IMMEDIATE|EXCLUSIVE))?(?:\s+TRANSACT
 
 export interface ReplayOptions {
   displayUrl: string;
+  /** Runs one batch; default `client.migrate` (its own transaction, foreign keys off). */
+  runBatch?: (statements: string[]) => Promise<unknown>;
   /** Statements per batch (one transaction, one round trip). */
   maxStatements?: number;
   maxBytes?: number;
@@ -136,6 +138,7 @@ export interface ReplayResult {
  * callers take a safety backup first and say so when it fails midway.
  */
 export async function replay(client: Client, statements: AsyncIterable<string>, options: ReplayOptions): Promise<ReplayResult> {
+  const runBatch = options.runBatch ?? ((b: string[]) => client.migrate(b));
   const maxStatements = options.maxStatements ?? 500;
   const maxBytes = options.maxBytes ?? 1 << 20;
   let batch: string[] = [];
@@ -145,7 +148,7 @@ export async function replay(client: Client, statements: AsyncIterable<string>, 
   const flush = async () => {
     if (batch.length === 0) return;
     try {
-      await client.migrate(batch);
+      await runBatch(batch);
     } catch (e) {
       const index = (e as { statementIndex?: number }).statementIndex;
       const stmt = index !== undefined ? batch[index] : undefined;

@@ -5,23 +5,19 @@
  * dump loaded into a new file), verified, then renamed over the target in one atomic step, after
  * making sure no other process has the target open and after a safety backup of what is there.
  *
- * Remote database: the backup is verified first (checksum, then a load into a scratch database),
- * then replayed into the target in batches. A non-empty target is refused unless forced; forced,
- * its objects are dropped after the safety backup.
+ * Remote database: restore-remote.ts.
  */
 import fs from "node:fs";
 import path from "node:path";
 import type { Client } from "@libsql/client";
 import { StrataError, messageOf } from "../errors.ts";
-import { describeDbError } from "../db/errors.ts";
 import { localPathOf } from "../db/connection.ts";
 import type { Logger } from "../output/logger.ts";
 import { redactUrl } from "../output/redact.ts";
 import { sleep } from "../runtime/migrator.ts";
 import { buildInfo } from "../build-info.ts";
-import { createBackup, verifyDump, verifySnapshot, type Checked } from "./create.ts";
+import { createBackup, verifySnapshot, type Checked } from "./create.ts";
 import { countMismatches, countRows, dataTables, fileUrl, lockTableOf, openClient, readVersion, schemaObjects } from "./db.ts";
-import { dumpStatements } from "./dump.ts";
 import { FILE_MODE, copyHashed, diskFullError, fsyncDir, fsyncFile, hashFile, isDiskFull, removeDbFiles, removeQuietly, tempPathFor, type Digest } from "./files.ts";
 import { writeManifest, type Manifest } from "./manifest.ts";
 import { backupBaseName, databaseLabel, utcStamp } from "./naming.ts";
@@ -70,7 +66,7 @@ export interface RestoreOutcome {
 }
 
 /** What the confirmation question shows. */
-function planOf(file: string, manifest: Manifest, target: string, targetExists: boolean, targetVersion: string | null, targetObjects: number): RestorePlan {
+export function planOf(file: string, manifest: Manifest, target: string, targetExists: boolean, targetVersion: string | null, targetObjects: number): RestorePlan {
   return {
     backup: file,
     backupVersion: manifest.version,
@@ -83,7 +79,7 @@ function planOf(file: string, manifest: Manifest, target: string, targetExists: 
   };
 }
 
-function checkDigest(digest: Digest, manifest: Manifest, file: string): void {
+export function checkDigest(digest: Digest, manifest: Manifest, file: string): void {
   if (digest.sha256 === manifest.sha256 && digest.size === manifest.size) return;
   throw new StrataError("state", `backup ${file} does not match its manifest: sha256 ${digest.sha256.slice(0, 12)}… (${digest.size} bytes), manifest says ${manifest.sha256.slice(0, 12)}… (${manifest.size} bytes)`, {
     file,
@@ -91,7 +87,7 @@ function checkDigest(digest: Digest, manifest: Manifest, file: string): void {
   });
 }
 
-function checkCounts(checked: Checked, manifest: Manifest, file: string): void {
+export function checkCounts(checked: Checked, manifest: Manifest, file: string): void {
   const mismatches = countMismatches(manifest.tables, checked.tables, [lockTableOf(manifest.table)]);
   if (mismatches.length > 0) {
     throw new StrataError("state", `backup ${file} does not hold the rows its manifest lists: ${mismatches.slice(0, 5).join("; ")}`, {
@@ -300,106 +296,6 @@ async function rawCopy(ctx: RestoreContext): Promise<string> {
   return dest;
 }
 
-// ------------------------------------------------------------------------------------ remote
-
-export async function restoreRemote(ctx: RestoreContext): Promise<RestoreOutcome> {
-  const { file, manifest, logger } = ctx;
-  const display = redactUrl(ctx.url);
-  const lock = lockTableOf(manifest.table);
-
-  // 1. The backup: checksum, then a full load into a scratch database.
-  const progress = new Progress(logger, "verify");
-  try {
-    checkDigest(await hashFile(file, (bytes) => progress.update(undefined, bytes, "checksum")), manifest, file);
-  } finally {
-    progress.end();
-  }
-  const checked = manifest.kind === "dump" ? await verifyDump(file, manifest.tables, ctx.dir, logger, [lock]) : await verifySnapshot(file, manifest.table);
-  checkCounts(checked, manifest, file);
-
-  // 2. The target.
-  const client = openClient(ctx.url, { authToken: ctx.authToken, intMode: "bigint" });
-  let safety: string | null = null;
-  let replayed = 0;
-  try {
-    let objects;
-    let targetVersion: string | null;
-    try {
-      objects = await schemaObjects(client);
-      targetVersion = await readVersion(client, ctx.table);
-    } catch (e) {
-      throw describeDbError(e, display);
-    }
-    if (objects.length > 0 && !ctx.force) {
-      const tables = objects.filter((o) => o.type === "table").map((o) => o.name);
-      throw new StrataError("state", `${display} is not empty (${tables.length} tables: ${tables.slice(0, 6).join(", ")}${tables.length > 6 ? ", …" : ""}); refusing to restore over it`, {
-        hint: "pass --force to replace its contents (a safety backup is taken first); nothing was changed",
-      });
-    }
-    await ctx.confirm(planOf(file, manifest, display, true, targetVersion, objects.length));
-
-    // 3. Safety backup, then clear the target.
-    if (objects.length > 0) {
-      const made = await createBackup({ url: ctx.url, authToken: ctx.authToken, table: ctx.table, busyTimeoutMs: ctx.busyTimeoutMs, dir: ctx.dir, reason: "pre-restore", logger });
-      safety = made.path;
-      logger.info(`safety backup of the current database: ${made.path}`);
-      const drops = [
-        ...objects.filter((o) => o.type === "view").map((o) => `DROP VIEW IF EXISTS ${quoteIdent(o.name)}`),
-        ...objects.filter((o) => o.type === "trigger").map((o) => `DROP TRIGGER IF EXISTS ${quoteIdent(o.name)}`),
-        ...objects.filter((o) => o.type === "table").map((o) => `DROP TABLE IF EXISTS ${quoteIdent(o.name)}`),
-      ];
-      try {
-        await client.migrate(drops);
-      } catch (e) {
-        throw describeDbError(e, display);
-      }
-      logger.info(`dropped ${objects.length} objects from ${display}`);
-    }
-
-    // 4. Replay.
-    const replayProgress = new Progress(logger, "restore");
-    const source = manifest.kind === "dump" ? new DumpReader(file).statements() : snapshotStatements(file, lock);
-    try {
-      const r = await replay(client, source, {
-        displayUrl: display,
-        onProgress: (statements, rows) => {
-          replayed = statements;
-          replayProgress.update(rows, undefined, display);
-        },
-      });
-      replayed = r.statements;
-    } finally {
-      replayProgress.end();
-    }
-    const tables = await countRows(client, await dataTables(client));
-    const mismatches = countMismatches(manifest.tables, tables, [lock]);
-    if (mismatches.length > 0) throw new StrataError("failure", `after the restore ${display} does not hold the backup's rows: ${mismatches.slice(0, 5).join("; ")}`);
-    return { database: display, version: await readVersion(client, ctx.table), safetyBackup: safety, tables, rows: sum(tables) };
-  } catch (e) {
-    if (safety !== null) {
-      const err = e instanceof StrataError ? e : describeDbError(e, display);
-      throw new StrataError(err.kind === "lock" ? "lock" : "failure", `restore into ${display} failed after ${replayed} statements: ${err.message}`, {
-        hint: `the database is partially restored; its previous content is in ${safety}. Fix the cause, then run \`strata restore ${file} --force\` again`,
-        cause: e,
-        details: { ...err.details, safetyBackup: safety, statementsReplayed: replayed },
-      });
-    }
-    throw e;
-  } finally {
-    client.close();
-  }
-}
-
-/** The statements of a snapshot file, for replaying it into a remote database. */
-async function* snapshotStatements(file: string, lockTable: string): AsyncGenerator<string> {
-  const client = openClient(fileUrl(file), { intMode: "bigint" });
-  try {
-    for await (const s of dumpStatements(client, { skipRowsOf: [lockTable] })) yield s.sql;
-  } finally {
-    client.close();
-  }
-}
-
-function sum(tables: Record<string, number>): number {
+export function sum(tables: Record<string, number>): number {
   return Object.values(tables).reduce((a, b) => a + b, 0);
 }
