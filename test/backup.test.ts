@@ -18,7 +18,7 @@ import { replay } from "../src/backup/replay.ts";
 import { realLiteral, sqlLiteral } from "../src/backup/sql-literal.ts";
 import { ROOT, TSX_LOADER, json, rejectsWith, runCommand, strata, tempDir, writeFiles } from "./support/cli.ts";
 import { ops, opsEntry } from "./fixtures/app/cli.ts";
-import { startHranaServer } from "./support/hrana-server.ts";
+import { contents } from "./support/db-contents.ts";
 
 type T = Parameters<typeof tempDir>[0];
 
@@ -52,25 +52,6 @@ async function seed(c: Client, n: number): Promise<void> {
     stmts.push({ sql: "INSERT INTO people (name, score, photo, note) VALUES (?, ?, ?, ?)", args: [`person ${i}`, i / 7, new Uint8Array([i % 256, 0, 255]), i % 3 === 0 ? `line one\nline 'two' ${i}` : null] });
   }
   await c.batch(stmts, "write");
-}
-
-/** Every row of every user table, typed, in a stable order; plus sqlite_sequence and the schema. */
-async function contents(c: Client): Promise<Record<string, unknown[]>> {
-  const out: Record<string, unknown[]> = {};
-  const schema = await c.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '%_lock' ORDER BY type, name");
-  out["#schema"] = schema.rows.map((r) => `${r.type} ${r.name}: ${r.sql}`);
-  const tables = schema.rows.filter((r) => r.type === "table" && !String(r.sql).startsWith("CREATE VIRTUAL")).map((r) => String(r.name));
-  const hasSequence = (await c.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).rows.length > 0;
-  for (const name of [...tables, ...(hasSequence ? ["sqlite_sequence"] : [])]) {
-    let rs;
-    try {
-      rs = await c.execute(`SELECT rowid AS "#rowid", * FROM "${name}" ORDER BY 1`);
-    } catch {
-      rs = await c.execute(`SELECT * FROM "${name}" ORDER BY 1, 2`);
-    }
-    out[name] = rs.rows.map((r) => Array.from(r as ArrayLike<unknown>, (v) => (v instanceof ArrayBuffer ? `blob:${Buffer.from(v).toString("hex")}` : `${typeof v}:${String(v)}`)));
-  }
-  return out;
 }
 
 function sha256(file: string): string {
@@ -234,66 +215,6 @@ test("restore refuses a tampered backup, a damaged manifest or none: clear error
   assert.equal(sha256(db), original, "the database was not touched");
   assert.equal(fs.readdirSync(out).filter((f) => f.includes("pre-restore")).length, 0);
   assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith(".")), []);
-});
-
-test("remote: a streaming SQL dump over HTTP restores exactly (types, rowids, sequences, schema); non-empty targets need --force", async (t) => {
-  const { dir, db, out, opts } = project(t);
-  await up(opts);
-  const c = open(t, "file:" + db);
-  await seed(c, 1500); // several pages
-  await c.batch([
-    "DELETE FROM people WHERE id > 1490", // AUTOINCREMENT high-water mark above max(id)
-    "INSERT INTO tags VALUES (1, 'a'), (1, 'b'), (2, 'a')",
-    { sql: "INSERT INTO people (name, score, photo, note) VALUES (?, ?, ?, ?)", args: ["edge", 0.1 + 0.2, new Uint8Array([]), "tab\there; semicolon;\n-- not a comment\r\n'quote' ünïcødé 🎉"] },
-    { sql: "INSERT INTO people (name, score, note) VALUES (?, ?, ?)", args: ["big", 1e300, 9007199254740993n] },
-    { sql: "INSERT INTO people (name, score) VALUES (?, ?)", args: ["whole real", 3.0] },
-    "CREATE TABLE plain (k TEXT, v ANY)", // rowid table without an alias: rowids are kept
-    "INSERT INTO plain (rowid, k, v) VALUES (10, 'x', 1), (-5, 'y', 2.5), (7, 'z', x'00')",
-    "CREATE TABLE gen (a INTEGER, b INTEGER GENERATED ALWAYS AS (a * 2) VIRTUAL, c TEXT GENERATED ALWAYS AS (a || '!') STORED)",
-    "INSERT INTO gen (a) VALUES (1), (2)",
-    "CREATE VIEW named AS SELECT name FROM people WHERE note IS NOT NULL",
-    "CREATE TRIGGER people_touch AFTER UPDATE ON people BEGIN UPDATE people SET note = 'touched; ' || new.name WHERE id = new.id AND note IS NULL; END",
-    "CREATE VIRTUAL TABLE docs USING fts5(title, body)",
-    "INSERT INTO docs (title, body) VALUES ('one', 'hello world'), ('two', 'goodbye')",
-  ], "write");
-  const expected = await contents(c);
-  c.close();
-
-  const source = await startHranaServer({ dbPath: db });
-  t.after(() => source.close());
-  const b = await backup({ url: source.url, out, dir: opts.dir });
-  assert.equal(b.kind, "dump");
-  assert.match(path.basename(b.path), /^127\.0\.0\.1-\d{8}T\d{6}Z-002\.sql$/);
-  assert.equal(b.version, "002");
-  assert.equal(b.tables.people, 1493);
-  assert.equal(b.sha256, sha256(b.path));
-  const text = fs.readFileSync(b.path, "utf8");
-  assert.match(text, /^-- strata:end statements=\d+ rows=\d+$/m);
-  assert.ok(text.indexOf("CREATE INDEX ix_people_name") > text.lastIndexOf("INSERT INTO \"people\""), "indexes after rows");
-
-  const emptyFile = path.join(dir, "target.db");
-  createClient({ url: "file:" + emptyFile }).close();
-  const target = await startHranaServer({ dbPath: emptyFile });
-  t.after(() => target.close());
-  const r = await restore({ url: target.url, file: b.path, yes: true, out });
-  assert.equal(r.version, "002");
-  assert.equal(r.safetyBackup, null);
-  const restored = open(t, "file:" + emptyFile);
-  assert.deepEqual(await contents(restored), expected);
-  assert.equal(Number((await restored.execute("SELECT count(*) FROM docs WHERE docs MATCH 'hello'")).rows[0]![0]), 1, "full-text index rebuilt");
-  assert.equal(String((await restored.execute("SELECT note FROM people WHERE name = 'edge'")).rows[0]![0]), "tab\there; semicolon;\n-- not a comment\r\n'quote' ünïcødé 🎉");
-
-  // Now the target is not empty: refused without --force (through the CLI), replaced with it.
-  const refused = await ops(["restore", b.path, "--url", target.url, "--yes", "--out", out], { cwd: dir });
-  assert.equal(refused.code, 1, refused.stderr);
-  assert.match(refused.stderr, /is not empty/);
-  assert.match(refused.stderr, /--force/);
-  const forced = await ops(["restore", b.path, "--url", target.url, "--yes", "--force", "--out", out, "--json"], { cwd: dir });
-  assert.equal(forced.code, 0, forced.stderr);
-  const f = json(forced);
-  assert.equal(f.forced, true);
-  assert.match(f.safetyBackup, /-002-pre-restore\.sql$/);
-  assert.deepEqual(await contents(restored), expected);
 });
 
 test("--keep prunes older backups of the same database only, and says what it pruned", async (t) => {
