@@ -18,6 +18,8 @@ export interface MigrateOptions extends CommandOptions {
   allowOutOfOrder?: boolean | undefined;
   /** Run every migration of this run in one transaction: all commit or none. */
   singleTransaction?: boolean | undefined;
+  /** When aborted, no further migration starts (the current one finishes); the run ends "interrupted". */
+  signal?: AbortSignal | undefined;
 }
 
 export interface PlannedStep {
@@ -79,6 +81,7 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
     let plan: PlannedStep[] = [];
     const entries: Entry[] = reconcile(s.files, state.applied);
     const from = currentVersion(entries) ?? null;
+    let failure: unknown;
     try {
       const { ordered } = planRun(command, s.files, state.applied, options);
       plan = await Promise.all(ordered.map((p) => describeStep(p.entry, p.direction, false)));
@@ -94,31 +97,36 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
           items,
           (i, total, item) => s.logger.progress(i, total, `${item.direction === "up" ? "applying" : "reverting"} ${item.file.version}_${item.file.name}`),
           steps,
+          options.signal,
         );
-        for (const result of steps) {
-          if (result.outcome.startsWith("already")) s.logger.info(`${result.version} was ${result.direction === "up" ? "applied" : "reverted"} by another runner meanwhile`);
-        }
       }
-      const to = versionAfter(entries, steps);
-      await s.engine.unlockAndLog({ command, versions: steps.map((x) => x.version), result: "ok", durationMs: performance.now() - started });
-      s.logger.info(summary(command, steps, to));
-      return { command, database: s.db.displayUrl, dryRun: false, from, to, plan, steps, waitedForLock: lock.waited };
     } catch (e) {
       // Input that failed validation changed nothing: release the lock without an audit entry.
       if (steps.length === 0 && e instanceof StrataError && (e.kind === "migrations" || e.kind === "usage" || e.kind === "state")) {
         await s.engine.unlock();
         throw e;
       }
-      await s.engine.unlockAndLog({
-        command,
-        versions: steps.map((x) => x.version),
-        result: "error",
-        durationMs: performance.now() - started,
-        message: messageOf(e).slice(0, 500),
-      });
-      if (e instanceof StrataError && steps.length > 0) e.details = { ...e.details, completed: steps };
-      throw e;
+      failure = e;
     }
+    const entry = { command, versions: steps.map((x) => x.version), durationMs: performance.now() - started };
+    if (failure !== undefined) {
+      // What committed before the failure is reported too, once read back.
+      let completed: StepResult[] | undefined;
+      try {
+        completed = await s.engine.finishRun({ ...entry, result: "error", message: messageOf(failure).slice(0, 500) }, steps);
+      } catch (e) {
+        s.logger.warn(messageOf(e));
+      }
+      if (failure instanceof StrataError && steps.length > 0) failure.details = { ...failure.details, completed: completed ?? [], ...(completed ? {} : { unconfirmed: steps }) };
+      throw failure;
+    }
+    const confirmed = await s.engine.finishRun({ ...entry, result: "ok" }, steps);
+    for (const result of confirmed) {
+      if (result.outcome.startsWith("already")) s.logger.info(`${result.version} was ${result.direction === "up" ? "applied" : "reverted"} by another runner meanwhile`);
+    }
+    const to = versionAfter(entries, confirmed);
+    s.logger.info(summary(command, confirmed, to));
+    return { command, database: s.db.displayUrl, dryRun: false, from, to, plan, steps: confirmed, waitedForLock: lock.waited };
   });
 }
 

@@ -40,7 +40,7 @@ export async function stamp(options: StampOptions): Promise<StampResult> {
       entries.forEach((e, i) => {
         const want = i <= target && e.file !== undefined;
         if (want && e.state !== "applied") {
-          statements.push(s.engine.store.stampApplied(e.version, e.name, e.file!.checksum));
+          statements.push(s.engine.store.stampApplied(e.version, e.name, e.file!.checksum, s.engine.me.holder));
           added.push(e.version);
         } else if (!want && e.row) {
           statements.push(s.engine.store.deleteApplied(e.row.version));
@@ -98,7 +98,7 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
         throw new StrataError("usage", `${entry.version} is not recorded in the database`);
       }
       const statement = options.as === "applied"
-        ? s.engine.store.stampApplied(entry.version, entry.name, entry.file!.checksum)
+        ? s.engine.store.stampApplied(entry.version, entry.name, entry.file!.checksum, s.engine.me.holder)
         : s.engine.store.deleteApplied(entry.row!.version);
       return {
         result: { database: s.db.displayUrl, version: entry.version, recordedAs: options.as, previousState: entry.state, name: entry.name },

@@ -8,7 +8,7 @@ import { createClient, type Client, type Config, type Transaction } from "@libsq
 import { StrataError, messageOf } from "../errors.ts";
 import { isRemoteUrl } from "../config/settings.ts";
 import { redactUrl } from "../output/redact.ts";
-import { describeDbError } from "./errors.ts";
+import { classifyError, describeDbError } from "./errors.ts";
 import { resolveLocalhostSubdomains } from "./localhost.ts";
 
 export interface Database {
@@ -25,6 +25,12 @@ export interface Database {
    * latest, whatever the per-request timeout: retry loops use it to keep their total bounded.
    */
   withDeadline<T>(deadline: number, fn: () => Promise<T>): Promise<T>;
+  /**
+   * A WebSocket that fails to open says nothing structured (close code 1006) about why: a bad
+   * token, TLS to a plain port and a dead server look alike. This asks the same server once
+   * over HTTP and returns that error when it is more specific (auth, TLS, HTTP 4xx), else `e`.
+   */
+  diagnose(e: unknown): Promise<unknown>;
   close(): void;
 }
 
@@ -61,7 +67,32 @@ export async function openDatabase(url: string, options: OpenOptions): Promise<D
 
   const timing: RequestTiming = { deadline: undefined };
   const client = createDbClient(url, { authToken: options.authToken, busyTimeoutMs: options.busyTimeoutMs, requestTimeoutMs: options.requestTimeoutMs, timing });
-  return wrap(client, displayUrl, remote, localPath, true, timing);
+  return wrap(client, displayUrl, remote, localPath, true, timing, (e) => diagnoseOverHttp(url, options.authToken, e));
+}
+
+const DIAGNOSE_MS = 2000;
+
+async function diagnoseOverHttp(url: string, authToken: string | undefined, e: unknown): Promise<unknown> {
+  const c = classifyError(e);
+  if (!/^wss?:/i.test(url) || c.code !== "HRANA_WEBSOCKET_ERROR") return e;
+  const base = new URL(url.replace(/^ws/i, "http"));
+  const tls = base.searchParams.get("tls");
+  if (tls === "0") base.protocol = "http:";
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  const token = authToken ?? base.searchParams.get("authToken") ?? undefined;
+  if (token) headers.authorization = `Bearer ${token}`;
+  base.search = "";
+  base.pathname = base.pathname.replace(/\/$/, "") + "/v2/pipeline";
+  try {
+    const res = await fetch(base, { method: "POST", headers, body: JSON.stringify({ baton: null, requests: [] }), signal: AbortSignal.timeout(DIAGNOSE_MS) });
+    await res.body?.cancel();
+    if (res.status === 401 || res.status === 403 || (res.status >= 400 && res.status < 500 && res.status !== 404)) {
+      return Object.assign(new Error(`the server answered HTTP ${res.status} (probed over HTTP after the WebSocket failed)`), { status: res.status, cause: e });
+    }
+    return e;
+  } catch (probe) {
+    return classifyError(probe).class === "tls" ? probe : e;
+  }
 }
 
 /** Shared between a client's transport and its Database: the current deadline for requests. */
@@ -118,8 +149,17 @@ export function createDbClient(url: string, options: ClientOptions = {}): Client
   }
 }
 
-function wrap(client: Client, displayUrl: string, remote: boolean, localPath: string | undefined, exists: boolean, timing: RequestTiming | undefined): Database {
+function wrap(
+  client: Client,
+  displayUrl: string,
+  remote: boolean,
+  localPath: string | undefined,
+  exists: boolean,
+  timing: RequestTiming | undefined,
+  diagnose: (e: unknown) => Promise<unknown> = async (e) => e,
+): Database {
   return {
+    diagnose,
     client,
     displayUrl,
     remote,

@@ -21,6 +21,7 @@ import { guardEnd, guardForeignKeys, guardStart, guardVersionRow, inlineStatemen
 import { enforcementError, explainFailure, RoledStatements, StageError, statementError, tsError, type Role } from "./failure.ts";
 import { Store, toAppliedRow, toLockRow, type AppliedRow, type Identity, type LockRow, type LogEntry } from "./store.ts";
 import { buildInfo } from "../build-info.ts";
+import { confirmSteps, type VersionRows } from "./readback.ts";
 
 export interface EngineOptions {
   db: Database;
@@ -106,7 +107,8 @@ export class Engine {
       try {
         await this.db.withDeadline(deadline, () => this.db.client.execute("SELECT 1"));
         return attempt;
-      } catch (e) {
+      } catch (caught) {
+        const e = attempt === 1 ? await this.db.diagnose(caught) : caught;
         const err = describeDbError(e, this.db.displayUrl);
         // Only "no answer yet" is worth waiting for: a refused token or a TLS mismatch stays so.
         if (!isTransportError(e)) throw err;
@@ -170,8 +172,9 @@ export class Engine {
     for (let i = 1; ; i++) {
       try {
         return await this.db.withDeadline(deadline, fn);
-      } catch (e) {
-        if (!isTransportError(e)) throw e; // callers classify
+      } catch (caught) {
+        const e = i === 1 ? await this.db.diagnose(caught) : caught;
+        if (!isTransportError(e)) throw e === caught ? e : describeDbError(e, this.db.displayUrl); // callers classify
         if (i >= attempts || Date.now() + delay >= deadline) throw describeDbError(e, this.db.displayUrl);
         this.logger.warn(`${firstLine(describeDbError(e, this.db.displayUrl).message)}; retrying in ${delay} ms`);
         await sleep(delay);
@@ -280,6 +283,29 @@ export class Engine {
     } catch (e) {
       this.logger.warn(`could not release the migration lock: ${messageOf(e)} (it expires by itself; \`strata unlock\` clears it)`);
     }
+  }
+
+  /**
+   * Ends a run: reads back the version rows of every step, releases the lock and appends the
+   * audit row, in one round trip. Returns the steps as the database confirms them (readback.ts);
+   * throws when it cannot read them back or they disagree.
+   */
+  async finishRun(entry: LogEntry, steps: StepResult[]): Promise<StepResult[]> {
+    const versions = [...new Set(steps.map((x) => x.version))];
+    const stmts = [...(versions.length > 0 ? [this.store.selectVersionRows(versions)] : []), this.store.releaseLock(this.me), this.store.appendLog(this.me, entry)];
+    let rows: VersionRows;
+    try {
+      const rs = await this.retryRead(() => this.db.client.batch(stmts, "write"));
+      rows = new Map(versions.length > 0 ? rs[0]!.rows.map((r) => [String(r.version), r.applied_by === null ? null : String(r.applied_by)]) : []);
+    } catch (e) {
+      const err = describeDbError(e, this.db.displayUrl);
+      throw new StrataError(err.kind === "lock" ? "lock" : "unreachable", `could not read back the version rows of this run: ${err.message}`, {
+        hint: "run `strata status` to see what is applied (the lock expires by itself)",
+        cause: e,
+        details: { unconfirmed: steps },
+      });
+    }
+    return confirmSteps(steps, rows, this.me.holder);
   }
 
   /**

@@ -198,11 +198,11 @@ WHERE ${this.lock}.expires_at < ${NOW} OR ${this.lock}.holder = excluded.holder 
   }
 
   /** Upsert used by stamp and resolve: record a version as applied without running it. */
-  stampApplied(version: string, name: string, checksum: string): InStatement {
+  stampApplied(version: string, name: string, checksum: string, by: string): InStatement {
     return {
-      sql: `INSERT INTO ${this.t} (version, name, checksum, applied_at, duration_ms, state) VALUES (?, ?, ?, ${NOW}, 0, 'applied')
-ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum, state = 'applied'`,
-      args: [version, name, checksum],
+      sql: `INSERT INTO ${this.t} (version, name, checksum, applied_at, duration_ms, state, applied_by) VALUES (?, ?, ?, ${NOW}, 0, 'applied', ?)
+ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum, state = 'applied', applied_by = excluded.applied_by`,
+      args: [version, name, checksum, by],
     };
   }
 
