@@ -30,6 +30,7 @@ import { startCountingProxy, type ProxyStats } from "../test/support/counting-pr
 import { startSqld } from "../test/support/sqld.ts";
 import { fleetWorkload } from "./fleet.ts";
 import { rehearseWorkload } from "./rehearse.ts";
+import { remoteBackupWorkload } from "./backup-remote.ts";
 import { CommandFailed, hasGnuTime, killAll, measure, removeMeasureScratch, type Measurement } from "./measure.ts";
 import {
   fmtMb,
@@ -51,7 +52,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const SQLITE3 = "/usr/bin/sqlite3";
 const LATENCY_MS = 20;
-const WORKLOADS = ["noop", "fresh", "remote", "backup", "data", "fleet", "rehearse"] as const;
+const WORKLOADS = ["noop", "fresh", "remote", "backup", "remote-backup", "data", "fleet", "rehearse"] as const;
 type WorkloadId = (typeof WORKLOADS)[number];
 
 // ------------------------------------------------------------------------------------ options
@@ -66,7 +67,7 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,data,fleet,rehearse] [--keep]");
+  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,remote-backup,data,fleet,rehearse] [--keep]");
   process.exit(0);
 }
 const quick = flags.quick;
@@ -564,6 +565,7 @@ async function main(): Promise<number> {
     ["fresh", "fresh up", fresh],
     ["remote", "remote up", remote],
     ["backup", "backup", backup],
+    ["remote-backup", "remote backup/restore", () => remoteBackupWorkload({ strata: STRATA, env: childEnv, reps, dir: freshDir("remote-backup"), latencyMs: LATENCY_MS, progress })],
     ["data", "TS data migration", data],
     ["fleet", "fleet up", () => fleetWorkload({ strata: STRATA, env: childEnv, tmp, reps, quick, latencyMs: LATENCY_MS, progress })],
     ["rehearse", "rehearse", () => rehearseWorkload({ strata: STRATA, env: childEnv, reps, dir: freshDir("rehearse"), megabytes: sizes.backupMb, migrations: path.join(root, "migrations"), progress })],
