@@ -6,5 +6,8 @@
  */
 import process from "node:process";
 import { main } from "./cli/run.ts";
+import { tsMigrationCodeRan } from "./runtime/ts-runner.ts";
 
 process.exitCode = await main(process.argv.slice(2));
+// Timers or sockets a TS migration left behind must not keep strata from exiting.
+if (tsMigrationCodeRan()) process.exit(process.exitCode);

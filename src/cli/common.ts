@@ -19,6 +19,8 @@ export const commonArgs = {
   table: option({ type: optional(string), long: "table", description: "version table name (default strata_migrations) [env STRATA_TABLE]" }),
   config: option({ type: optional(string), long: "config", description: "config file (default ./strata.toml when present) [env STRATA_CONFIG]" }),
   lockTimeout: option({ type: optional(string), long: "lock-timeout", description: "how long to wait for another runner's lock or a busy database: 30, 30s, 2m (default 60s) [env STRATA_LOCK_TIMEOUT]" }),
+  migrationTimeout: option({ type: optional(string), long: "migration-timeout", description: "fail a TS migration still running after this long: 10m, 1h, none (default 15m; a migration's `export const timeout` wins) [env STRATA_MIGRATION_TIMEOUT]" }),
+  noTimeout: flag({ long: "no-timeout", description: "no time limit for any migration" }),
   wait: flag({ long: "wait", description: "first wait until the database answers (see --wait-timeout)" }),
   waitTimeout: option({ type: optional(string), long: "wait-timeout", description: "how long --wait waits: 30, 30s, 2m (default 60s)" }),
   json: flag({ long: "json", description: "print a machine-readable JSON result on stdout (logs stay on stderr)" }),
@@ -34,6 +36,8 @@ export interface CommonValues {
   table: string | undefined;
   config: string | undefined;
   lockTimeout: string | undefined;
+  migrationTimeout: string | undefined;
+  noTimeout: boolean;
   wait: boolean;
   waitTimeout: string | undefined;
   json: boolean;
@@ -54,6 +58,8 @@ export function commandOptions(v: CommonValues, logger: Logger): CommandOptions 
     table: v.table,
     config: v.config,
     lockTimeout: v.lockTimeout,
+    migrationTimeout: v.migrationTimeout,
+    noTimeout: v.noTimeout,
     waitMs: v.wait || v.waitTimeout !== undefined ? parseDuration(v.waitTimeout ?? "60s", "wait timeout") : undefined,
     logger,
   };

@@ -9,6 +9,7 @@ import { loadStep } from "../script/load.ts";
 import { silentLogger, type Logger } from "../output/logger.ts";
 import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
 import { Engine } from "../runtime/migrator.ts";
+import { setMigrationTimeout } from "../runtime/ts-runner.ts";
 
 export interface CommandOptions extends FlagValues {
   logger?: Logger;
@@ -57,6 +58,7 @@ export async function openSession(options: CommandOptions, access: Access): Prom
   if (options.opened) return borrowedSession(options.opened, logger);
   const settings = resolveSettings(options);
   const url = requireUrl(settings);
+  setMigrationTimeout(settings.migrationTimeout);
   const files = access.needFiles === false ? [] : discoverMigrations(settings.dir);
   const local = localPathOf(url);
   if (access.validateBeforeCreate && local !== undefined && !fs.existsSync(local)) {

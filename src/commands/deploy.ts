@@ -170,6 +170,8 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     table: options.table,
     config: options.config,
     lockTimeout: options.lockTimeout,
+    migrationTimeout: options.migrationTimeout,
+    noTimeout: options.noTimeout,
     waitMs: options.waitMs,
     logger,
   };

@@ -23,6 +23,9 @@ export interface FlagValues {
   lockTimeout?: string | undefined;
   /** --strict-column-order: autogenerate/check compare column order too. */
   strictColumnOrder?: boolean | undefined;
+  /** Per-migration timeout for TS migrations without their own; "none" or noTimeout: no limit. */
+  migrationTimeout?: string | undefined;
+  noTimeout?: boolean | undefined;
 }
 
 export type Source = "flag" | "env" | "config" | "default" | "url";
@@ -36,10 +39,12 @@ export interface Settings {
   schema: string;
   lockTimeoutMs: number;
   strictColumnOrder: boolean;
+  /** Milliseconds, or "none". */
+  migrationTimeout: number | "none";
   configFile: string | undefined;
   /** strata.toml's fleet targets: `targets = "FILE"` or `[[fleet]]` entries (strata fleet). */
   fleet: FleetConfig | undefined;
-  sources: Record<"url" | "authToken" | "dir" | "table" | "schema" | "lockTimeout", Source>;
+  sources: Record<"url" | "authToken" | "dir" | "table" | "schema" | "lockTimeout" | "migrationTimeout", Source>;
 }
 
 export const DEFAULTS = {
@@ -47,6 +52,7 @@ export const DEFAULTS = {
   table: "strata_migrations",
   schema: "schema.sql",
   lockTimeout: "60s",
+  migrationTimeout: "15m",
   configFile: "strata.toml",
 } as const;
 
@@ -61,9 +67,10 @@ export const ENV = {
   schema: ["STRATA_SCHEMA"],
   lockTimeout: ["STRATA_LOCK_TIMEOUT"],
   strictColumnOrder: ["STRATA_STRICT_COLUMN_ORDER"],
+  migrationTimeout: ["STRATA_MIGRATION_TIMEOUT"],
 } as const;
 
-const CONFIG_KEYS = ["url", "auth_token_file", "dir", "table", "schema", "lock_timeout", "targets", "strict_column_order"] as const;
+const CONFIG_KEYS = ["url", "auth_token_file", "dir", "table", "schema", "lock_timeout", "migration_timeout", "targets", "strict_column_order"] as const;
 type ConfigKey = (typeof CONFIG_KEYS)[number];
 type ConfigFile = Partial<Record<ConfigKey, string>> & { fleet?: FleetEntry[] };
 
@@ -201,6 +208,8 @@ export function resolveSettings(flags: FlagValues, options: ResolveOptions = {})
   const schema = pick("schema", flags.schema, ENV.schema, config.schema, DEFAULTS.schema);
   const lockTimeout = pick("lockTimeout", flags.lockTimeout, ENV.lockTimeout, config.lock_timeout, DEFAULTS.lockTimeout);
 
+  const migrationTimeout = pick("migrationTimeout", flags.noTimeout ? "none" : flags.migrationTimeout, ENV.migrationTimeout, config.migration_timeout, DEFAULTS.migrationTimeout);
+
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table.value!)) {
     throw new StrataError("usage", `invalid table name "${table.value}"`, {
       hint: "use letters, digits and underscores (e.g. strata_migrations)",
@@ -231,6 +240,7 @@ export function resolveSettings(flags: FlagValues, options: ResolveOptions = {})
     schema: path.resolve(schema.base, schema.value!),
     lockTimeoutMs: parseDuration(lockTimeout.value!, "lock timeout"),
     strictColumnOrder,
+    migrationTimeout: /^\s*none\s*$/i.test(migrationTimeout.value!) ? "none" : parseDuration(migrationTimeout.value!, "migration timeout"),
     configFile,
     fleet,
     sources,

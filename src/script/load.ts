@@ -6,29 +6,28 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Client, Transaction } from "@libsql/client";
 import { StrataError, messageOf } from "../errors.ts";
-import { splitSql, SqlSyntaxError, type SqlStatement } from "./sql-split.ts";
+import { findTransactionControl, splitSql, SqlSyntaxError, type SqlStatement } from "./sql-split.ts";
 import type { MigrationFile } from "./discover.ts";
+import { parseDuration } from "../config/duration.ts";
+import { runTsMigration, type MigrationExecutor, type MigrationFn } from "../runtime/ts-runner.ts";
 
 export type Direction = "up" | "down";
 
 /** What a TS migration receives: the Transaction it runs in, or the Client for no-transaction ones. */
-export type MigrationExecutor = Transaction | Client;
-export type MigrationFn = (tx: MigrationExecutor) => Promise<void> | void;
+export type { MigrationExecutor, MigrationFn };
 
 export type LoadedStep =
   | { kind: "sql"; file: string; statements: SqlStatement[]; transaction: boolean }
   | { kind: "ts"; file: string; run: MigrationFn; transaction: boolean };
 
 const KNOWN_DIRECTIVES = new Set(["no-transaction", "empty"]);
-/** Transaction control inside a transactional migration would break its atomicity. */
-const TRANSACTION_CONTROL = /^(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
 
 interface TsModule {
   up?: unknown;
   down?: unknown;
   transaction?: unknown;
+  timeout?: unknown;
 }
 const moduleCache = new Map<string, Promise<TsModule>>();
 
@@ -50,7 +49,26 @@ export async function loadStep(m: MigrationFile, direction: Direction): Promise<
   if (mod.transaction !== undefined && typeof mod.transaction !== "boolean") {
     throw new StrataError("migrations", `export "transaction" must be a boolean`, { file: m.upPath });
   }
-  return { kind: "ts", file: m.upPath, run: fn as MigrationFn, transaction: mod.transaction !== false };
+  const transaction = mod.transaction !== false;
+  const ownTimeoutMs = moduleTimeout(mod, m.upPath);
+  const options = { file: m.upPath, direction, transaction, ownTimeoutMs };
+  // The engine only ever runs the guarded form (see src/runtime/ts-runner.ts).
+  const run: MigrationFn = (tx) => runTsMigration(fn as MigrationFn, tx, options);
+  return { kind: "ts", file: m.upPath, run, transaction };
+}
+
+/** `export const timeout = "10m"` (or a number of seconds); checked before anything runs. */
+function moduleTimeout(mod: TsModule, file: string): number | undefined {
+  if (mod.timeout === undefined) return undefined;
+  if (typeof mod.timeout === "number" || typeof mod.timeout === "string") {
+    try {
+      const ms = parseDuration(String(mod.timeout), "timeout");
+      if (ms > 0) return ms;
+    } catch {
+      /* reported below */
+    }
+  }
+  throw new StrataError("migrations", `export "timeout" must be a duration like "10m", "90s" or a number of seconds`, { file });
 }
 
 function irreversible(m: MigrationFile): StrataError {
@@ -117,9 +135,9 @@ function parseSqlFile(file: string, bytes: Buffer): SqlStep {
     });
   }
   if (transaction) {
-    const control = split.statements.find((s) => TRANSACTION_CONTROL.test(s.sql));
+    const control = findTransactionControl(split.statements);
     if (control) {
-      throw new StrataError("migrations", `transaction control "${control.sql.split(/\s/)[0]}" in a migration strata wraps in a transaction`, {
+      throw new StrataError("migrations", `transaction control "${control.keyword}" in a migration strata wraps in a transaction`, {
         file,
         line: control.line,
         hint: "remove it (strata commits each migration atomically), or add `-- strata:no-transaction` as the first line",

@@ -336,3 +336,34 @@ class LineLocator {
     return { line, column: target - lineStart + 1 };
   }
 }
+
+/** Statements that end or nest transactions; inside a migration strata wraps, they would break its atomicity. */
+const TRANSACTION_CONTROL = /^(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
+/** Cheap pre-test: text without any of these words cannot hold transaction control. */
+const MAY_HOLD_CONTROL = /BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE/i;
+
+/**
+ * The first transaction-control statement in `statements` (comments, case and position in a
+ * multi-statement text do not hide it). The one classifier for SQL files and TS migrations.
+ */
+export function findTransactionControl(statements: readonly SqlStatement[]): (SqlStatement & { keyword: string }) | undefined {
+  for (const s of statements) {
+    const m = TRANSACTION_CONTROL.exec(s.sql);
+    if (m) return { ...s, keyword: m[1]!.toUpperCase() };
+  }
+  return undefined;
+}
+
+/**
+ * The same check for SQL text a TS migration passes at run time. Text the splitter cannot
+ * split (an unterminated quote) is left to SQLite, which rejects it as well.
+ */
+export function transactionControlIn(sql: string): (SqlStatement & { keyword: string }) | undefined {
+  if (!MAY_HOLD_CONTROL.test(sql)) return undefined;
+  try {
+    return findTransactionControl(splitSql(sql).statements);
+  } catch (e) {
+    if (e instanceof SqlSyntaxError) return undefined;
+    throw e;
+  }
+}
