@@ -263,7 +263,9 @@ export async function verifyDump(file: string, expected: Record<string, number>,
     const rows = Object.values(tables).reduce((a, b) => a + b, 0);
     return { version: null, tables, rows, foreignKeyViolations: await hasForeignKeyViolations(scratch) };
   } catch (e) {
-    throw e instanceof StrataError ? e : new StrataError("state", `${file} cannot be loaded: ${messageOf(e)}`, { file, cause: e });
+    if (e instanceof StrataError) throw e;
+    if (scratchPath && isDiskFull(e)) throw diskFullError(scratchDir, `a scratch copy to verify ${file}`, e);
+    throw new StrataError("state", `${file} cannot be loaded: ${messageOf(e)}`, { file, cause: e });
   } finally {
     progress.end();
     scratch.close();
@@ -303,7 +305,13 @@ async function finish(
     createdAt: createdAt.toISOString(),
     durationMs: Date.now() - started,
   };
-  const manifestPath = await writeManifest(final, manifest);
+  let manifestPath: string;
+  try {
+    manifestPath = await writeManifest(final, manifest);
+  } catch (e) {
+    removeQuietly(final); // a backup without its manifest could be neither restored nor pruned
+    throw e;
+  }
   return { path: final, manifestPath, manifest };
 }
 

@@ -76,12 +76,9 @@ export async function restoreRemote(ctx: RestoreContext): Promise<RestoreOutcome
     if (mismatches.length > 0) throw new StrataError("failure", `after the restore ${display} does not hold the backup's rows: ${mismatches.slice(0, 5).join("; ")}`);
     return { database: display, version: await readVersion(client, ctx.table), safetyBackup: safety, tables, rows: sum(tables) };
   } catch (e) {
-    if (safety !== null) {
-      const err = e instanceof StrataError ? e : describeDbError(e, display);
-      if (err.details) err.details = { ...err.details, safetyBackup: safety };
-      else err.details = { safetyBackup: safety };
-    }
-    throw e instanceof StrataError ? e : describeDbError(e, display);
+    const err = e instanceof StrataError ? e : describeDbError(e, display);
+    if (safety !== null) err.details = { ...err.details, safetyBackup: safety };
+    throw err;
   } finally {
     client.close();
   }
