@@ -6,6 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { createClient } from "@libsql/client";
@@ -214,13 +215,27 @@ test("strata wait and --wait: an up started while sqld is down runs once it is b
   t.after(async () => {
     if (!restarted) await r.sqld.restart();
   });
-  const waiting = strata(["up", "--wait", "--wait-timeout", "30s", "--url", r.url, "--dir", dir], { env: { DATABASE_AUTH_TOKEN: r.token } });
-  await new Promise((res) => setTimeout(res, 1500));
+  // sqld is down before strata starts; it comes back only once strata says it is waiting.
+  const child = spawn(ensureBinary(), ["up", "--wait", "--wait-timeout", "30s", "--url", r.url, "--dir", dir], {
+    env: { PATH: "/bin", HOME: tempDir(t), DATABASE_AUTH_TOKEN: r.token },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  const exited = new Promise<number | null>((res) => child.once("close", res));
+  await new Promise<void>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`no "waiting" line within 20 s: ${stderr}`)), 20_000);
+    child.stderr!.on("data", (d: Buffer) => {
+      stderr += d;
+      if (/waiting for http:\/\/\S+ to answer/.test(stderr)) {
+        clearTimeout(timer);
+        res();
+      }
+    });
+  });
   await r.sqld.restart();
   restarted = true;
-  const res = await waiting;
-  assert.equal(res.code, 0, res.stderr);
-  assert.match(res.stderr, /waiting for http:\/\/\S+ to answer/);
+  assert.equal(await exited, 0, stderr);
   assert.equal((await r.client.execute("SELECT count(*) AS n FROM strata_migrations")).rows[0]!.n, 1);
   const w = await strata(["wait", "--timeout", "5s", "--url", r.url, "--json"], { env: { DATABASE_AUTH_TOKEN: r.token } });
   assert.equal(w.code, 0, w.stderr);
