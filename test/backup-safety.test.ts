@@ -193,9 +193,12 @@ test("--json reports the stale temp files a backup removed", async (t) => {
   fs.writeFileSync(stale, Buffer.alloc(4096));
   const live = path.join(out, `.app.db.${process.pid}@${(await import("../src/backup/files.ts")).HOST_TAG}.0123abcd.strata-tmp`);
   fs.writeFileSync(live, "in use");
+  // The same dead pid, written on another host or in another container (PID namespace).
+  const foreign = path.join(out, `.app.db.4194303@${(await import("../src/backup/files.ts")).HOST_TAG}x.0123abcd.strata-tmp-journal`);
+  fs.writeFileSync(foreign, "not ours to judge");
   const r = json(await ops(["backup", "--url", db, "--out", out, "--json"], { cwd: dir }));
   assert.deepEqual(r.tempFiles.removed, [stale]);
   assert.equal(r.tempFiles.removedBytes, 4096);
-  assert.deepEqual(r.tempFiles.kept, [live], "a live process's temp file is left alone");
-  assert.ok(fs.existsSync(live));
+  assert.deepEqual(r.tempFiles.kept.sort(), [live, foreign].sort(), "a live process's and another host's temp files are left alone");
+  assert.ok(fs.existsSync(live) && fs.existsSync(foreign));
 });

@@ -13,8 +13,20 @@ import { StrataError } from "../errors.ts";
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
 
-/** This machine's name as it appears in temp file names (letters, digits, `_`, `-`). */
-export const HOST_TAG = os.hostname().replace(/[^A-Za-z0-9-]+/g, "_").slice(0, 64) || "host";
+/**
+ * Who owns a temp file, beside its pid: this machine's name and, on Linux, the PID namespace (a
+ * container on the same host sees other pids), as letters, digits, `_` and `-`.
+ */
+export const HOST_TAG = (os.hostname().replace(/[^A-Za-z0-9-]+/g, "_").slice(0, 64) || "host") + pidNamespaceTag();
+
+function pidNamespaceTag(): string {
+  try {
+    const inode = /\[(\d+)\]/.exec(fs.readlinkSync("/proc/self/ns/pid"))?.[1];
+    return inode ? `-ns${inode}` : "";
+  } catch {
+    return ""; // not Linux
+  }
+}
 
 /**
  * A hidden temp name next to `finalPath`, unique to this process and call, naming its owner so a

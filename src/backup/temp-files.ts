@@ -1,9 +1,9 @@
 /**
  * Leftovers of killed runs: a backup or restore killed with SIGKILL (a cron timeout, a systemd
  * stop) cannot remove its temp file, which is as big as the database. Every backup, restore and
- * prune run sweeps the folders it works in and removes temp files whose owner (pid@host in the
- * name, see tempPathFor) is gone. Files of a live process, or of another host sharing the folder,
- * are left alone and only reported.
+ * prune run sweeps the folders it works in and removes temp files whose owner (pid@host and PID
+ * namespace in the name, see tempPathFor) is gone. Files of a live process, or of another host or
+ * container sharing the folder, are left alone and only reported.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -22,7 +22,7 @@ export interface TempSweep {
 
 /** Whether the process that wrote a temp file is certainly gone. */
 export function ownerGone(pid: number, host: string): boolean {
-  if (host !== HOST_TAG) return false; // another machine on a shared volume: cannot tell
+  if (host !== HOST_TAG) return false; // another machine or container on a shared volume: cannot tell
   if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
