@@ -80,42 +80,52 @@ async function expectAtHead(server: Sqld, urls: string[], count: number, what: s
 export async function fleetWorkload(ctx: FleetBenchContext): Promise<FleetBenchResult> {
   const sizes = ctx.quick ? { databases: 20, migrations: 5, memory: [20, 200] } : { databases: 100, migrations: 20, memory: [100, 1000] };
   const dir = writeTableMigrations(ctx.tmp("fleet", "migrations"), sizes.migrations).strata;
-  // sqld keeps 100 namespaces loaded by default; past that, evicting and reloading them under
-  // load answers some requests with a spurious 404 (NamespaceDoesntExist) — measured on 0.24.
-  const server = await startSqld({ namespaces: true, args: ["--max-active-namespaces", String(2 * sizes.memory[1]! + 10)] });
-  const env = { ...ctx.env, DATABASE_AUTH_TOKEN: server.token };
-  const fleetUp = (file: string) => measure(ctx.strata, ["fleet", "up", "--targets", file, "--dir", dir, "--concurrency", "16", "--quiet"], env);
-  const shellLoop = (file: string) => measure("sh", ["-c", `xargs -P16 -I{} "$STRATA" up --url {} --dir "$DIR" --quiet < "$TARGETS"`], { ...env, STRATA: ctx.strata, DIR: dir, TARGETS: file });
   const fleet: Sample[] = [];
   const loop: Sample[] = [];
   const memory: Record<number, Sample> = {};
-  try {
-    for (let i = 0; i < ctx.reps; i++) {
-      // Alternate which one goes first, so neither always runs on a warmer server.
-      const order: ["fleet" | "loop", Sample[]][] = i % 2 === 0 ? [["fleet", fleet], ["loop", loop]] : [["loop", loop], ["fleet", fleet]];
-      for (const [kind, samples] of order) {
-        ctx.progress(`  fleet rep ${i + 1}/${ctx.reps}: ${kind === "fleet" ? "strata fleet up" : "xargs -P16 strata up"}, ${sizes.databases} databases × ${sizes.migrations} migrations, +${ctx.latencyMs} ms`);
+  // A fresh sqld for every measurement: sqld slows down as namespaces pile up (1,000 cost
+  // 13× the time of 100), which would favour whichever variant ran first.
+  const onFreshServer = async <T>(namespaces: number, fn: (server: Sqld, env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> => {
+    // Past --max-active-namespaces (default 100) sqld evicts namespaces and, under load, answers
+    // some requests with a spurious 404 (NamespaceDoesntExist) — measured on 0.24.
+    const server = await startSqld({ namespaces: true, args: ["--max-active-namespaces", String(namespaces + 10)] });
+    try {
+      return await fn(server, { ...ctx.env, DATABASE_AUTH_TOKEN: server.token });
+    } finally {
+      await server.stop();
+    }
+  };
+  const fleetUp = (file: string, env: NodeJS.ProcessEnv) => measure(ctx.strata, ["fleet", "up", "--targets", file, "--dir", dir, "--concurrency", "16", "--quiet"], env);
+  const shellLoop = (file: string, env: NodeJS.ProcessEnv) =>
+    measure("sh", ["-c", `xargs -P16 -I{} "$STRATA" up --url {} --dir "$DIR" --quiet < "$TARGETS"`], { ...env, STRATA: ctx.strata, DIR: dir, TARGETS: file });
+
+  for (let i = 0; i < ctx.reps; i++) {
+    // Alternate which one goes first.
+    const order: ["fleet" | "loop", Sample[]][] = i % 2 === 0 ? [["fleet", fleet], ["loop", loop]] : [["loop", loop], ["fleet", fleet]];
+    for (const [kind, samples] of order) {
+      ctx.progress(`  fleet rep ${i + 1}/${ctx.reps}: ${kind === "fleet" ? "strata fleet up" : "xargs -P16 strata up"}, ${sizes.databases} databases × ${sizes.migrations} migrations, +${ctx.latencyMs} ms`);
+      await onFreshServer(sizes.databases, async (server, env) => {
         const proxies: CountingProxy[] = [];
         try {
           const { file, urls } = await tenants(server, ctx, sizes.databases, ctx.latencyMs, proxies);
           const cpu0 = sqldCpuMs(server.dbPath);
-          const m: Measurement = kind === "fleet" ? await fleetUp(file) : await shellLoop(file);
+          const m: Measurement = kind === "fleet" ? await fleetUp(file, env) : await shellLoop(file, env);
           const requests = proxies.reduce((a, p) => a + p.stats.requests, 0);
           samples.push(sample(m, { requests, sqldCpuMs: sqldCpuMs(server.dbPath) - cpu0 }));
           await expectAtHead(server, urls, sizes.migrations, kind);
         } finally {
           await Promise.all(proxies.map((p) => p.close()));
         }
-      }
+      });
     }
-    for (const n of sizes.memory) {
-      ctx.progress(`  fleet memory: ${n} databases`);
+  }
+  for (const n of sizes.memory) {
+    ctx.progress(`  fleet memory: ${n} databases`);
+    await onFreshServer(n, async (server, env) => {
       const { file, urls } = await tenants(server, ctx, n, 0, []);
-      memory[n] = sample(await fleetUp(file));
+      memory[n] = sample(await fleetUp(file, env));
       await expectAtHead(server, urls, sizes.migrations, `fleet memory ${n}`);
-    }
-  } finally {
-    await server.stop();
+    });
   }
   const fs_ = summarize(fleet);
   const ls = summarize(loop);

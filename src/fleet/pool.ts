@@ -4,6 +4,7 @@
  * interrupted. Tasks already started always run to their end (each one's migration commits or
  * rolls back on its own), so stopping never leaves a database half-done.
  */
+import { setImmediate as nextTurn } from "node:timers/promises";
 
 export interface PoolOptions {
   /** At most this many tasks at once (≥ 1). */
@@ -41,7 +42,7 @@ export async function runPool<T, R>(
       while (next < to && stoppedBy === undefined) {
         // Local databases answer synchronously: without this turn of the event loop, signals
         // (Ctrl-C) and timers would wait until the whole run is over.
-        await new Promise((resolve) => setImmediate(resolve));
+        await nextTurn();
         if (options.signal?.aborted) {
           stoppedBy = "interrupted";
           return;
