@@ -27,7 +27,8 @@ test("--help on every command, --version, usage errors exit 2", async () => {
   const results = await Promise.all(VERBS.map((v) => strata([v, "--help"])));
   results.forEach((r, i) => {
     assert.equal(r.code, 0, VERBS[i]);
-    assert.match(r.stdout + r.stderr, /--url/, `${VERBS[i]} --help lists --url`);
+    // `new` only writes files: it offers no database options.
+    assert.match(r.stdout + r.stderr, VERBS[i] === "new" ? /--dir/ : /--url/, `${VERBS[i]} --help lists its options`);
     assert.match(r.stdout + r.stderr, /--json/);
   });
   const top = await strata(["--help"]);
@@ -172,4 +173,136 @@ test("unlock without --yes on a non-TTY refuses; with --yes clears a held lock",
   const yes = json(await strata(["unlock", "--yes", "--json", "--url", file], { cwd: dir }));
   assert.equal(yes.cleared.host, "elsewhere");
   assert.equal((await strata(["down", "--url", file], { cwd: dir })).code, 0);
+});
+
+test("a path given by flag, env or strata.toml that does not exist is exit 2; check says what it compared", async (t) => {
+  const dir = project(t);
+  const file = path.join(dir, "app.db");
+  assert.equal((await strata(["up", "--url", file, "--quiet"], { cwd: dir })).code, 0);
+  const home = tempDir(t); // like cron: cwd is $HOME, no schema.sql there
+  const dirFlag = ["--dir", path.join(dir, "migrations")];
+  writeFiles(home, { "bad.toml": `schema = "nowhere.sql"\n` });
+  const [flagSchema, envSchema, tomlSchema, flagDir, envDir, noSchema, withSchema] = await Promise.all([
+    strata(["check", "--url", file, ...dirFlag, "--schema", "/nonexistent.sql"], { cwd: home }),
+    strata(["check", "--url", file, ...dirFlag, "--json"], { cwd: home, env: { STRATA_SCHEMA: "/nonexistent.sql" } }),
+    strata(["check", "--url", file, ...dirFlag, "--config", "bad.toml"], { cwd: home }),
+    strata(["status", "--url", file, "--dir", "/nonexistent-migrations"], { cwd: home }),
+    strata(["up", "--url", file], { cwd: home, env: { STRATA_DIR: "/nonexistent-migrations" } }),
+    strata(["check", "--url", file, ...dirFlag], { cwd: home }),
+    (writeFiles(dir, { "schema.sql": "CREATE TABLE one (id INTEGER PRIMARY KEY);\nCREATE TABLE two (id INTEGER PRIMARY KEY);\n" }),
+    strata(["check", "--url", file, "--json"], { cwd: dir })),
+  ]);
+  for (const [r, pattern] of [
+    [flagSchema, /schema file \/nonexistent\.sql does not exist \(given by --schema\)/],
+    [envSchema, /schema file \/nonexistent\.sql does not exist \(given by \$STRATA_SCHEMA\)/],
+    [tomlSchema, /schema file .*nowhere\.sql does not exist \(given by schema = in .*bad\.toml\)/],
+    [flagDir, /migrations folder \/nonexistent-migrations does not exist \(given by --dir\)/],
+    [envDir, /migrations folder \/nonexistent-migrations does not exist \(given by \$STRATA_DIR\)/],
+  ] as const) {
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.doesNotMatch(r.stdout, /matches/);
+  }
+  assert.equal(json(envSchema).error.kind, "config");
+  assert.equal(noSchema.code, 0, noSchema.stderr);
+  assert.doesNotMatch(noSchema.stdout, /matches/);
+  assert.match(noSchema.stdout, /no schema file .* none was compared/);
+  const compared = json(withSchema);
+  assert.equal(compared.ok, true);
+  assert.equal(compared.schema, path.join(dir, "schema.sql"));
+  assert.equal(compared.liveCompared, true);
+});
+
+test("--quiet prints nothing on success; a failing gate's report goes to stderr; status ends with a newline", async (t) => {
+  const dir = project(t);
+  const file = path.join(dir, "app.db");
+  const up = await strata(["up", "--url", file, "--quiet"], { cwd: dir });
+  assert.deepEqual([up.code, up.stdout, up.stderr], [0, "", ""]);
+  const [check, status, text] = await Promise.all([
+    strata(["check", "--url", file, "--quiet"], { cwd: dir }),
+    strata(["status", "--url", file, "--quiet", "--exit-code"], { cwd: dir }),
+    strata(["status", "--url", file], { cwd: dir }),
+  ]);
+  assert.deepEqual([check.code, check.stdout, check.stderr], [0, "", ""]);
+  assert.deepEqual([status.code, status.stdout, status.stderr], [0, "", ""]);
+  assert.ok(text.stdout.endsWith("applied, 0 pending\n"), JSON.stringify(text.stdout.slice(-40)));
+  writeFiles(path.join(dir, "migrations"), { "003_three.up.sql": "CREATE TABLE three (id INTEGER);\n" });
+  const failing = await strata(["check", "--url", file, "--quiet"], { cwd: dir });
+  assert.equal(failing.code, 1);
+  assert.equal(failing.stdout, "");
+  assert.match(failing.stderr, /database is not up to date: 1 pending \(003\)/);
+});
+
+test("--json covers argument errors: unknown flag, bad value, unknown verb, missing argument", async () => {
+  const cases: Array<[string[], RegExp, string]> = [
+    [["up", "--no-such-flag", "--json"], /unknown arguments: --no-such-flag/, "up"],
+    [["up", "--step", "abc", "--json"], /not a number: --step abc/, "up"],
+    [["frobnicate", "--json"], /not a valid subcommand name: frobnicate/, "frobnicate"],
+    [["resolve", "--json"], /No value provided for VERSION/, "resolve"],
+  ];
+  const results = await Promise.all(cases.map(([args]) => strata(args)));
+  results.forEach((r, i) => {
+    const [args, pattern, command] = cases[i]!;
+    assert.equal(r.code, 2, args.join(" "));
+    const e = json(r);
+    assert.equal(e.ok, false);
+    assert.equal(e.command, command);
+    assert.equal(e.error.kind, "usage");
+    assert.equal(e.error.exitCode, 2);
+    assert.match(e.error.message, pattern);
+    assert.match(r.stderr, pattern, "the one-line error is on stderr too");
+  });
+  const text = await strata(["up", "--no-such-flag"]);
+  assert.equal(text.code, 2);
+  assert.equal(text.stdout, "", "without --json, stdout stays empty");
+});
+
+test("relative revisions in the space form: up --to +1, down --to -2, down --step 1", async (t) => {
+  const dir = project(t);
+  writeFiles(path.join(dir, "migrations"), { "003_three.up.sql": "CREATE TABLE three (id INTEGER);\n", "003_three.down.sql": "DROP TABLE three;\n" });
+  const env = { DATABASE_URL: "app.db" };
+  const current = async () => json(await strata(["current", "--json"], { cwd: dir, env })).current;
+  const up1 = await strata(["up", "--to", "+1", "--quiet"], { cwd: dir, env });
+  assert.equal(up1.code, 0, up1.stderr);
+  assert.equal(await current(), "001");
+  assert.equal((await strata(["up", "--quiet"], { cwd: dir, env })).code, 0);
+  const down2 = await strata(["down", "--to", "-2", "--quiet"], { cwd: dir, env });
+  assert.equal(down2.code, 0, down2.stderr);
+  assert.equal(await current(), "001");
+});
+
+test("help: strata help, help VERB, version, -V; own options before shared ones; no unused options", async () => {
+  const [help, bare, helpUp, upHelp, version, dashV, resolveHelp, newHelp] = await Promise.all([
+    strata(["help"]),
+    strata([]),
+    strata(["help", "up"]),
+    strata(["up", "--help"]),
+    strata(["version"]),
+    strata(["-V"]),
+    strata(["resolve", "--help"]),
+    strata(["new", "--help"]),
+  ]);
+  assert.equal(help.code, 0);
+  for (const section of [/^Commands:$/m, /^Global options/m, /^Environment:$/m, /^Exit codes:$/m, /^Examples:$/m]) assert.match(help.stdout, section);
+  assert.match(help.stdout, /^\s+DATABASE_URL\s/m);
+  assert.match(help.stdout, /^\s+130\s+interrupted/m);
+  assert.match(help.stdout, /^\s+--lock-timeout VALUE\s/m);
+  assert.equal(bare.code, 2, "no verb is a usage error");
+  assert.match(bare.stderr, /^Commands:$/m);
+  assert.equal(helpUp.code, 0);
+  assert.equal(helpUp.stdout, upHelp.stdout, "help up = up --help");
+  const own = helpUp.stdout.indexOf("--dry-run");
+  const shared = helpUp.stdout.indexOf("--url");
+  assert.ok(own > 0 && shared > own, "up's own options come before the shared ones");
+  assert.match(helpUp.stdout, /^Examples:$/m);
+  assert.match(helpUp.stdout, /^Environment: .*DATABASE_URL/m);
+  for (const v of [version, dashV]) {
+    assert.equal(v.code, 0);
+    assert.match(v.stdout, /^strata \d+\.\d+\.\d+ \(/);
+  }
+  assert.match(resolveHelp.stdout, /VERSION\s+the migration's version/);
+  assert.doesNotMatch(resolveHelp.stdout, /a string/);
+  assert.equal(newHelp.code, 0);
+  assert.doesNotMatch(newHelp.stdout, /--url|--auth-token|--lock-timeout/, "new writes files: no database options");
+  assert.match(newHelp.stdout, /--autogenerate/);
 });

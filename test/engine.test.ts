@@ -103,7 +103,7 @@ test("malformed folders fail before anything runs, naming the files", async (t) 
     assert.equal(fs.existsSync(file), false, `${name}: no database file is created`);
   }
   const { opts } = setup(t, {});
-  await rejectsWith(up({ ...opts, dir: opts.dir + "/missing" }), "migrations", /does not exist/);
+  await rejectsWith(up({ ...opts, dir: opts.dir + "/missing" }), "config", /does not exist/);
 });
 
 test("changed checksum and missing file are reported by status and block up, with the fixing command", async (t) => {

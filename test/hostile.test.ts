@@ -77,7 +77,7 @@ const refused: [string, (p: Project, t: T) => Promise<Record<string, string> | v
     fs.symlinkSync(path.join(p.mdir, "002_b.up.sql"), path.join(p.mdir, "002_a.up.sql"));
     fs.symlinkSync(path.join(p.mdir, "002_a.up.sql"), path.join(p.mdir, "002_b.up.sql"));
   }, "migrations", /symlink loop/],
-  ["a migrations folder that does not exist", (p) => ({ dir: path.join(p.dir, "nope") }), "migrations", /migrations folder .*nope does not exist/],
+  ["a migrations folder that does not exist", (p) => ({ dir: path.join(p.dir, "nope") }), "config", /migrations folder .*nope does not exist \(given by --dir\)/],
   ["a --to that names nothing", (p) => {
     writeFiles(p.mdir, { "002_x.up.sql": "SELECT 1;" });
     return { to: "424242" };

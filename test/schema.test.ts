@@ -185,7 +185,9 @@ test("remote: check, schema dump and init --from-db against the test server", as
   const dir = tempDir(t);
   await r.client.executeMultiple("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); CREATE INDEX ix_a_v ON a (v);");
   const mdir = path.join(dir, "migrations");
-  const opts = { url: r.url, authToken: r.token, dir: mdir, schema: path.join(dir, "none.sql") };
+  // A schema file given must exist (check refuses a missing one): the database's own schema.
+  writeFiles(dir, { "declared.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);\nCREATE INDEX ix_a_v ON a (v);\n" });
+  const opts = { url: r.url, authToken: r.token, dir: mdir, schema: path.join(dir, "declared.sql") };
   const init = await initFromDb(opts);
   assert.equal(init.objects, 2);
   const dump = await schemaDump(opts);

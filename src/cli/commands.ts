@@ -5,7 +5,7 @@
 import process from "node:process";
 import { command, flag, number, option, optional, positional, string, subcommands } from "cmd-ts";
 import { ExitCode, StrataError } from "../errors.ts";
-import { commandOptions, commonArgs, runVerb, type CommonValues } from "./common.ts";
+import { commandOptions, commonArgs, outputArgs, projectArgs, runVerb, type CommonValues } from "./common.ts";
 import type { Logger } from "../output/logger.ts";
 import * as render from "./render.ts";
 import { versionLine } from "../build-info.ts";
@@ -44,6 +44,11 @@ const up = command({
   name: "up",
   aliases: ["upgrade"],
   description: "Apply pending migrations in order (all of them, or up to --to / --step)",
+  examples: [
+    { description: "apply everything pending", command: "strata up --url calendar_app.db" },
+    { description: "apply the next one only", command: "strata up +1" },
+    { description: "show the plan and SQL, change nothing", command: "strata up --dry-run" },
+  ],
   args: {
     ...commonArgs,
     ...revisionArgs,
@@ -63,6 +68,11 @@ const down = command({
   name: "down",
   aliases: ["downgrade"],
   description: "Revert applied migrations, newest first (one by default; --to base reverts all)",
+  examples: [
+    { description: "revert the newest migration", command: "strata down" },
+    { description: "revert the two newest", command: "strata down --to -2" },
+    { description: "revert to a version", command: "strata down --to 20240301090000" },
+  ],
   args: { ...commonArgs, ...revisionArgs, rev: revPositional },
   handler: (a) =>
     runVerb("down", a, async (logger) => {
@@ -87,6 +97,9 @@ const redo = command({
 const status = command({
   name: "status",
   description: "Show applied and pending migrations, changed or missing files, and the run lock",
+  examples: [
+    { description: "in a script: 3 when pending, 1 on problems", command: "strata status --exit-code --quiet" },
+  ],
   args: {
     ...commonArgs,
     exitCode: flag({ long: "exit-code", description: "exit 3 when migrations are pending, 1 when up would refuse to run" }),
@@ -138,9 +151,12 @@ const stamp = command({
 const resolve = command({
   name: "resolve",
   description: "Settle a migration that failed midway or whose file changed: record it as applied or as reverted",
+  examples: [
+    { description: "a no-transaction migration died midway; its effects are in place", command: "strata resolve 20240410080000 --applied" },
+  ],
   args: {
     ...commonArgs,
-    version: positional({ type: string, displayName: "VERSION" }),
+    version: positional({ type: string, displayName: "VERSION", description: "the migration's version (or a unique prefix), as `strata status` lists it" }),
     applied: flag({ long: "applied", description: "record it as applied (with its file's current checksum)" }),
     reverted: flag({ long: "reverted", description: "remove its record" }),
   },
@@ -182,8 +198,14 @@ const newCmd = command({
   name: "new",
   aliases: ["revision", "create"],
   description: "Write a new migration (SQL pair, or --ts for a TypeScript module) and print its paths",
+  // Writes files only: no database options.
+  examples: [
+    { description: "an empty SQL pair to edit", command: 'strata new "add booking room"' },
+    { description: "the SQL that takes the migrations to schema.sql", command: 'strata new "add booking room" --autogenerate' },
+  ],
   args: {
-    ...commonArgs,
+    ...projectArgs,
+    ...outputArgs,
     message: positional({ type: optional(string), displayName: "MESSAGE", description: "what the migration does; becomes the file name" }),
     m: option({ type: optional(string), long: "message", short: "m", description: "same as MESSAGE (Alembic's -m)" }),
     ts: flag({ long: "ts", description: "write a TypeScript migration (for data migrations)" }),
@@ -208,6 +230,9 @@ const newCmd = command({
 const check = command({
   name: "check",
   description: "CI gate: exit 0 only when the database is at head, no applied file changed and schema.sql matches head",
+  examples: [
+    { description: "cron/CI gate: silent and exit 0 when all is well", command: "strata check --schema schema.sql --quiet" },
+  ],
   args: { ...commonArgs, schema: schemaOption, strictColumnOrder: strictColumnOrderFlag },
   handler: (a) =>
     runVerb("check", a, async (logger) => {

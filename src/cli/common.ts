@@ -10,36 +10,53 @@ import { parseDuration } from "../config/duration.ts";
 import { redactSecrets } from "../output/redact.ts";
 import type { CommandOptions } from "../commands/context.ts";
 
-/** Options every command accepts (database, folders, output). */
-export const commonArgs = {
+/** Where the database is and how to reach it. */
+export const databaseArgs = {
   url: option({ type: optional(string), long: "url", description: "database URL: a file path, file:PATH, libsql://, https://, wss:// … [env DATABASE_URL]" }),
   authToken: option({ type: optional(string), long: "auth-token", description: "auth token for a remote database [env DATABASE_AUTH_TOKEN, LIBSQL_AUTH_TOKEN, TURSO_AUTH_TOKEN]" }),
   authTokenFile: option({ type: optional(string), long: "auth-token-file", description: "read the auth token from this file (systemd credentials) [env DATABASE_AUTH_TOKEN_FILE]" }),
-  dir: option({ type: optional(string), long: "dir", description: "migrations folder (default ./migrations) [env STRATA_DIR]" }),
   table: option({ type: optional(string), long: "table", description: "version table name (default strata_migrations) [env STRATA_TABLE]" }),
-  config: option({ type: optional(string), long: "config", description: "config file (default ./strata.toml when present) [env STRATA_CONFIG]" }),
   lockTimeout: option({ type: optional(string), long: "lock-timeout", description: "how long to wait for another runner's lock or a busy database: 30, 30s, 2m (default 60s) [env STRATA_LOCK_TIMEOUT]" }),
   migrationTimeout: option({ type: optional(string), long: "migration-timeout", description: "fail a TS migration still running after this long: 10m, 1h, none (default 15m; a migration's `export const timeout` wins) [env STRATA_MIGRATION_TIMEOUT]" }),
   noTimeout: flag({ long: "no-timeout", description: "no time limit for any migration" }),
   wait: flag({ long: "wait", description: "first wait until the database answers (see --wait-timeout)" }),
   waitTimeout: option({ type: optional(string), long: "wait-timeout", description: "how long --wait waits: 30, 30s, 2m (default 60s)" }),
+};
+
+/** Where the project's files are. */
+export const projectArgs = {
+  dir: option({ type: optional(string), long: "dir", description: "migrations folder (default ./migrations) [env STRATA_DIR]" }),
+  config: option({ type: optional(string), long: "config", description: "config file (default ./strata.toml when present) [env STRATA_CONFIG]" }),
+};
+
+/** How results and logs are printed. */
+export const outputArgs = {
   json: flag({ long: "json", description: "print a machine-readable JSON result on stdout (logs stay on stderr)" }),
-  quiet: flag({ long: "quiet", short: "q", description: "only errors and warnings on stderr" }),
+  quiet: flag({ long: "quiet", short: "q", description: "print nothing on success; errors and warnings on stderr, the exit code says the rest" }),
   verbose: flag({ long: "verbose", short: "v", description: "more detail, and stack traces on errors" }),
 };
 
+/** Options every command that works on one database accepts. */
+export const commonArgs = { ...databaseArgs, ...projectArgs, ...outputArgs };
+
+/** Long names of the shared options: help lists them after a verb's own. */
+export const SHARED_OPTION_NAMES: ReadonlySet<string> = new Set(
+  Object.values(commonArgs).flatMap((a) => a.helpTopics().map((topic) => topic.usage.split(/[ ,]/)[0]!)),
+);
+
+/** Values of the shared options; a verb that does not offer one of them leaves it undefined. */
 export interface CommonValues {
-  url: string | undefined;
-  authToken: string | undefined;
-  authTokenFile: string | undefined;
-  dir: string | undefined;
-  table: string | undefined;
-  config: string | undefined;
-  lockTimeout: string | undefined;
-  migrationTimeout: string | undefined;
-  noTimeout: boolean;
-  wait: boolean;
-  waitTimeout: string | undefined;
+  url?: string | undefined;
+  authToken?: string | undefined;
+  authTokenFile?: string | undefined;
+  dir?: string | undefined;
+  table?: string | undefined;
+  config?: string | undefined;
+  lockTimeout?: string | undefined;
+  migrationTimeout?: string | undefined;
+  noTimeout?: boolean;
+  wait?: boolean;
+  waitTimeout?: string | undefined;
   json: boolean;
   quiet: boolean;
   verbose: boolean;
@@ -70,6 +87,10 @@ export function printOut(text: string): void {
   if (text) process.stdout.write(redactSecrets(text.endsWith("\n") ? text : text + "\n"));
 }
 
+function printErr(text: string): void {
+  if (text) process.stderr.write(redactSecrets(text.endsWith("\n") ? text : text + "\n"));
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(redactSecrets(JSON.stringify(value, null, 2)) + "\n");
 }
@@ -88,9 +109,12 @@ export async function runVerb<T>(
   const logger = loggerFor(v);
   try {
     const result = await fn(logger);
+    const code = exitCodeOf(result);
     if (v.json) printJson({ ok: true, command, ...(result as object) });
-    else printOut(render(result));
-    process.exitCode = exitCodeOf(result);
+    // --quiet: nothing on success; a report that explains a failing exit code goes to stderr.
+    else if (!v.quiet) printOut(render(result));
+    else if (code !== ExitCode.ok) printErr(render(result));
+    process.exitCode = code;
   } catch (e) {
     process.exitCode = reportError(command, e, v, logger);
   }

@@ -110,6 +110,11 @@ export function renderAutogenerate(r: AutogenerateResult): string {
 }
 
 export function renderCheck(r: CheckResult): string {
-  if (r.ok) return `ok: ${r.database} is at head ${r.head ?? "(no migrations)"}, files unchanged, schema matches`;
+  if (r.ok) {
+    // Say only what was compared: "matches" from a gate that compared nothing would lie.
+    const live = r.liveCompared ? ", the database's schema is the migrations' head" : "";
+    const declared = r.schema ? `, and ${r.schema} matches it` : "; no schema file (./schema.sql) was found, so none was compared";
+    return `ok: ${r.database} is at head ${r.head ?? "(no migrations)"}, files unchanged${live}${declared}`;
+  }
   return [`check failed for ${r.database}:`, ...r.differences.map((d) => "  - " + d)].join("\n");
 }

@@ -2,7 +2,7 @@
  * What every command needs: resolved settings, an open database, the migration files and the
  * engine. Commands are library functions: they take these and return results as values.
  */
-import { requireUrl, resolveSettings, type FlagValues, type Settings } from "../config/settings.ts";
+import { assertGivenPathExists, requireUrl, resolveSettings, type FlagValues, type Settings } from "../config/settings.ts";
 import fs from "node:fs";
 import { localPathOf, openDatabase, type Database } from "../db/connection.ts";
 import { loadStep } from "../script/load.ts";
@@ -59,6 +59,7 @@ export async function openSession(options: CommandOptions, access: Access): Prom
   const settings = resolveSettings(options);
   const url = requireUrl(settings);
   setMigrationTimeout(settings.migrationTimeout);
+  if (access.needFiles !== false) assertGivenPathExists(settings, "dir");
   const files = access.needFiles === false ? [] : discoverMigrations(settings.dir);
   const local = localPathOf(url);
   if (access.validateBeforeCreate && local !== undefined && !fs.existsSync(local)) {

@@ -125,9 +125,11 @@ export async function history(options: HistoryOptions): Promise<HistoryResult> {
     });
   } catch (e) {
     if (!(e instanceof StrataError && e.kind === "config" && /no database URL/.test(e.message))) throw e;
-    const { resolveSettings } = await import("../config/settings.ts");
+    const { assertGivenPathExists, resolveSettings } = await import("../config/settings.ts");
     const { discoverMigrations } = await import("../script/discover.ts");
-    const files = discoverMigrations(resolveSettings(options).dir);
+    const settings = resolveSettings(options);
+    assertGivenPathExists(settings, "dir");
+    const files = discoverMigrations(settings.dir);
     return { database: null, migrations: reconcile(files, []).map(info) };
   }
 }

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { StrataError, messageOf } from "../errors.ts";
-import { resolveSettings } from "../config/settings.ts";
+import { assertGivenPathExists, resolveSettings } from "../config/settings.ts";
 import { openDatabase, type Database } from "../db/connection.ts";
 import { sqliteMessage } from "../db/errors.ts";
 import { silentLogger, type Logger } from "../output/logger.ts";
@@ -206,6 +206,10 @@ export interface CheckResult {
   head: string | null;
   /** One line per difference; empty when ok. */
   differences: string[];
+  /** The schema file compared with head; null when there is none (the default ./schema.sql is absent). */
+  schema: string | null;
+  /** Whether the live schema was compared with head (not when pending, blocked or no database yet). */
+  liveCompared: boolean;
 }
 
 /**
@@ -213,6 +217,7 @@ export interface CheckResult {
  * schema is what the migrations produce, and schema.sql (when present) matches head.
  */
 export async function check(options: CommandOptions): Promise<CheckResult> {
+  if (!options.opened) assertGivenPathExists(resolveSettings(options), "schema");
   return withSession(options, { write: false }, async (s) => {
     const state = await s.engine.readState();
     const entries = reconcile(s.files, state.applied);
@@ -223,12 +228,14 @@ export async function check(options: CommandOptions): Promise<CheckResult> {
     if (problem) differences.push(problem.message);
     const head = await headSchema(s.files, s.settings.table);
     const compare: CompareOptions = { strictColumnOrder: s.settings.strictColumnOrder };
-    if (pending.length === 0 && !problem && s.db.exists) {
+    const liveCompared = pending.length === 0 && !problem && s.db.exists;
+    if (liveCompared) {
       const live = await schemaOf(s.db, s.settings.table);
       differences.push(...summarize(compareSchemas(head, live, compare)).map((d) => `database differs from the migrations' head: ${d}`));
       differences.push(...unenforceableForeignKeys(live).map((d) => `database: ${d}`));
     }
-    if (fs.existsSync(s.settings.schema)) {
+    const schemaFile = fs.existsSync(s.settings.schema) ? s.settings.schema : null;
+    if (schemaFile) {
       const declared = await declaredSchema(s.settings.schema, s.settings.table);
       differences.push(...summarize(compareSchemas(head, declared, compare)).map((d) => `${path.basename(s.settings.schema)} differs from the migrations' head: ${d}`));
     }
@@ -238,6 +245,8 @@ export async function check(options: CommandOptions): Promise<CheckResult> {
       current: currentVersion(entries) ?? null,
       head: s.files.at(-1)?.version ?? null,
       differences,
+      schema: schemaFile,
+      liveCompared,
     };
   });
 }

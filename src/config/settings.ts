@@ -253,6 +253,26 @@ function parseBoolean(value: string, what: string): boolean {
   throw new StrataError("config", `${what} must be true or false, not "${value}"`, { hint: `e.g. ${what} = true in strata.toml` });
 }
 
+const PATH_LABEL = {
+  dir: { what: "migrations folder", flag: "--dir", env: "STRATA_DIR", config: "dir" },
+  schema: { what: "schema file", flag: "--schema", env: "STRATA_SCHEMA", config: "schema" },
+} as const;
+
+/**
+ * A path the user gave (flag, environment or strata.toml) must exist: a gate that silently
+ * compares nothing, or a cron job run from the wrong folder, is a configuration error (exit 2).
+ * Defaults that are absent are left to the command (a fresh project has no ./migrations yet).
+ */
+export function assertGivenPathExists(settings: Settings, key: keyof typeof PATH_LABEL): void {
+  const source = settings.sources[key];
+  if (source === "default" || fs.existsSync(settings[key])) return;
+  const label = PATH_LABEL[key];
+  const given = source === "flag" ? label.flag : source === "env" ? `$${label.env}` : `${label.config} = in ${settings.configFile}`;
+  throw new StrataError("config", `${label.what} ${settings[key]} does not exist (given by ${given})`, {
+    hint: `fix the path, or leave out ${label.flag} / ${label.env} / ${label.config} = to use the default`,
+  });
+}
+
 function resolveAuthToken(
   flags: FlagValues,
   env: NodeJS.ProcessEnv,
