@@ -9,6 +9,7 @@ import { Logger } from "../output/logger.ts";
 import { parseDuration } from "../config/duration.ts";
 import { redactSecrets } from "../output/redact.ts";
 import type { CommandOptions } from "../commands/context.ts";
+import type { FlagValues } from "../config/settings.ts";
 
 /** Where the database is and how to reach it. */
 export const databaseArgs = {
@@ -45,16 +46,7 @@ export const SHARED_OPTION_NAMES: ReadonlySet<string> = new Set(
 );
 
 /** Values of the shared options; a verb that does not offer one of them leaves it undefined. */
-export interface CommonValues {
-  url?: string | undefined;
-  authToken?: string | undefined;
-  authTokenFile?: string | undefined;
-  dir?: string | undefined;
-  table?: string | undefined;
-  config?: string | undefined;
-  lockTimeout?: string | undefined;
-  migrationTimeout?: string | undefined;
-  noTimeout?: boolean;
+export interface CommonValues extends Omit<FlagValues, "schema" | "strictColumnOrder"> {
   wait?: boolean;
   waitTimeout?: string | undefined;
   json: boolean;
