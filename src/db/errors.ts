@@ -94,6 +94,9 @@ function classifyFields(f: Fields): Omit<Classified, "retryable"> {
   const base = { ...(code ? { code } : {}), ...(errno ? { errno } : {}), ...(status !== undefined ? { status } : {}) };
 
   if (status === 401 || status === 403) return { class: "auth", ...base };
+  // Hrana over WebSocket answers a bad token with an error code instead (AUTH_JWT_INVALID…).
+  const authCode = f.codes.find((c) => /^AUTH_[A-Z_]+$/.test(c));
+  if (authCode) return { class: "auth", ...base, code: authCode };
   if (status !== undefined && status >= 400 && status < 500) return { class: status === 408 || status === 429 ? "server" : "client", ...base };
   if (status !== undefined && status >= 500) return { class: "server", ...base };
   if (errno && TLS_ERRNO.test(errno)) return { class: "tls", ...base };
@@ -147,7 +150,7 @@ export function describeDbError(e: unknown, displayUrl: string): StrataError {
     new StrataError(kind, message, { ...(hint ? { hint } : {}), cause: e, details });
   switch (c.class) {
     case "auth":
-      return make("unreachable", `authentication failed (HTTP ${c.status}) for ${displayUrl}`, AUTH_HINT);
+      return make("unreachable", `authentication failed (${c.status !== undefined ? `HTTP ${c.status}` : c.code}) for ${displayUrl}`, AUTH_HINT);
     case "client":
       return make("unreachable", `${displayUrl} refused the request (HTTP ${c.status}): ${firstLine(sqliteMessage(e))}`, "check the URL: the database (namespace) may not exist");
     case "tls":

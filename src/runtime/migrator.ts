@@ -586,6 +586,8 @@ export class Engine {
         await this.runBatch(b.statements);
       } catch (e) {
         const i = (e as { statementIndex?: number }).statementIndex;
+        const located = i === undefined ? await this.locateRefused(e, b) : undefined;
+        if (located) failed(located.error, { kind: "user", index: located.index }, origin[located.position]);
         failed(e, b.roleOf(e), i === undefined ? undefined : origin[i]);
       }
       return done();
@@ -674,8 +676,10 @@ export class Engine {
           throw enforcementError(this.db.displayUrl);
         case "foreign-keys":
           throw await this.foreignKeyError(file, direction, step);
-        case "error":
-          throw why.error;
+        case "error": {
+          const located = role === undefined && step.kind === "sql" ? await this.locateRefused(e, b) : undefined;
+          throw located && step.kind === "sql" ? statementError(located.error, file, direction, step, located.index, false) : why.error;
+        }
         case "lost": {
           // The answer was lost: learn from the version table whether it committed.
           const committed = (await this.committedCount([{ file, direction }])) === 1;
@@ -692,6 +696,34 @@ export class Engine {
         }
       }
     }
+  }
+
+  /**
+   * sqld parses a whole batch before running any of it and refuses it without saying which
+   * statement it refused. Only for such a statement failure without a position: the user's
+   * statements run one request each in a transaction that is always rolled back, and the first
+   * that fails is the one. Returns its position in `b` and its own error.
+   */
+  private async locateRefused(e: unknown, b: RoledStatements): Promise<{ error: unknown; index: number; position: number } | undefined> {
+    if (!this.db.remote || classifyError(e).class !== "statement" || (e as { statementIndex?: unknown }).statementIndex !== undefined) return undefined;
+    let found: { error: unknown; index: number; position: number } | undefined;
+    try {
+      await this.inTransaction([], async (tx) => {
+        for (const [position, role] of b.roles.entries()) {
+          if (role.kind !== "user") continue;
+          try {
+            await tx.execute(b.statements[position]!);
+          } catch (err) {
+            if (classifyError(err).class === "statement") found = { error: err, index: role.index, position };
+            break;
+          }
+        }
+        throw new RollbackSignal();
+      });
+    } catch (err) {
+      if (!(err instanceof RollbackSignal)) this.logger.debug(`could not locate the refused statement: ${messageOf(err)}`);
+    }
+    return found;
   }
 
   /** Every re-run is bounded: by count, and by the lock timeout in total time. */
