@@ -61,17 +61,18 @@ for (const scheme of ["http", "ws"] as const) {
       ["duplicate column named timeout", await errorOf(client.execute("ALTER TABLE kw ADD COLUMN timeout INTEGER")), "statement"],
       ["UNIQUE in a batch", await errorOf(client.batch(["INSERT INTO kw (id) VALUES (1)", "INSERT INTO kw (id) VALUES (1)"], "write")), "statement"],
       ["a message full of keywords, from the server", await errorOf(client.execute(`SELECT * FROM "${KEYWORDS}"`)), "statement"],
-      ["garbage token", await errorOf(() => withClient(url, "abc.def.ghi", (c) => c.execute("SELECT 1"))), scheme === "http" ? "auth" : "auth"],
     ];
-    if (scheme === "http") {
-      cases.push(["expired token", await errorOf(() => withClient(url, expired, (c) => c.execute("SELECT 1"))), "auth"]);
-      cases.push(["read-only token writing", await errorOf(() => withClient(url, sqld!.sign({ a: "ro" }), (c) => c.execute("INSERT INTO kw (id) VALUES (2)"))), "auth"]);
-    } else {
-      // sqld closes the WebSocket (1006) on an expired token: nothing structured says why, so it
-      // is a transport failure — Database.diagnose asks over HTTP (next test).
-      cases.push(["expired token over ws", await errorOf(() => withClient(url, expired, (c) => c.execute("SELECT 1"))), "transport"]);
-    }
+    const tokens: [string, unknown][] = [
+      ["garbage token", await errorOf(() => withClient(url, "abc.def.ghi", (c) => c.execute("SELECT 1")))],
+      ["expired token", await errorOf(() => withClient(url, expired, (c) => c.execute("SELECT 1")))],
+      ["read-only token writing", await errorOf(() => withClient(url, sqld!.sign({ a: "ro" }), (c) => c.execute("INSERT INTO kw (id) VALUES (2)")))],
+    ];
+    if (scheme === "http") cases.push(...tokens.map(([label, e]) => [label, e, "auth"] as [string, unknown, ErrorClass]));
     check(cases);
+    // Over ws, sqld either answers AUTH_JWT_… or just closes the socket (1006), whichever comes
+    // first: a 1006 says nothing structured, so it is transport — Database.diagnose then asks
+    // over HTTP (next test). Never anything else.
+    for (const [label, e] of scheme === "ws" ? tokens : []) assert.ok(["auth", "transport"].includes(classifyError(e).class), `${label}: ${classifyError(e).class}`);
   });
 }
 

@@ -29,6 +29,13 @@ async function sqldQuery(r: Remote, sql: string): Promise<Record<string, unknown
   return rows.map((row) => Object.fromEntries(row.map((v, i) => [cols[i]!.name, v.value ?? null])));
 }
 
+function failureOf(p: Promise<unknown>): Promise<Error & { kind?: string; file?: string; line?: number }> {
+  return p.then(
+    () => assert.fail("expected a failure"),
+    (e: Error) => e,
+  );
+}
+
 const versionsOnServer = async (r: Remote) => (await sqldQuery(r, "SELECT version, applied_by FROM strata_migrations ORDER BY version")).map((x) => [String(x.version), x.applied_by]);
 const userTables = async (r: Remote) =>
   (await sqldQuery(r, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'strata_%' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_litestream%' ORDER BY name")).map((x) => String(x.name));
@@ -139,10 +146,7 @@ test("a migration error whose text names every transport word is a migration fai
   const opts = { url: r.url, authToken: r.token, dir };
   await up({ ...opts, to: "001" });
   r.proxy!.resetStats();
-  const err = await up(opts).then(
-    () => assert.fail("expected a failure"),
-    (e: Error & { kind?: string; file?: string; line?: number }) => e,
-  );
+  const err = await failureOf(up(opts));
   assert.equal(err.kind, "sql", err.message);
   assert.equal(path.basename(err.file!), "002_dup.up.sql");
   assert.equal(err.line, 2);
@@ -160,10 +164,7 @@ test("a migration error whose text names every transport word is a migration fai
   const opts2 = { url: r2.url, authToken: r2.token, dir: tsDir };
   await up({ ...opts2, to: "001" });
   r2.proxy!.resetStats();
-  const ts = await up(opts2).then(
-    () => assert.fail("expected a failure"),
-    (e: Error & { kind?: string; file?: string; line?: number }) => e,
-  );
+  const ts = await failureOf(up(opts2));
   assert.equal(ts.kind, "sql", ts.message);
   assert.equal(path.basename(ts.file!), "003_throws.ts");
   assert.ok(r2.proxy!.stats.requests <= 6, `never retried: ${r2.proxy!.stats.requests} requests`);
