@@ -6,6 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { createClient, type Client } from "@libsql/client";
@@ -363,6 +364,26 @@ describe("fleet on sqld namespaces", { skip: NO_SQLD }, () => {
       assert.deepEqual(await versions(c), ["001", "002", "003"]);
       assert.equal(Number((await c.execute("SELECT count(*) AS n FROM runs")).rows[0]!.n), 1);
     }
+  });
+
+  test("a host that accepts connections and never answers is given up on after --request-timeout; the others go on", async (t) => {
+    const { dir, urls, clients } = await tenants(t, 2);
+    const mdir = migrationsDir(t);
+    // A black hole: TCP connections are accepted, nothing is ever answered (a hung host).
+    const sockets = new Set<net.Socket>();
+    const hole = net.createServer((socket) => sockets.add(socket));
+    await new Promise<void>((r) => hole.listen(0, "127.0.0.1", r));
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+      hole.close();
+    });
+    const port = (hole.address() as net.AddressInfo).port;
+    fs.writeFileSync(path.join(dir, "targets.txt"), [`http://127.0.0.1:${port}`, ...urls].join("\n"));
+    const started = Date.now();
+    const r = await fleetUp({ targets: path.join(dir, "targets.txt"), dir: mdir, authToken: server.token, maxFailures: 100, requestTimeoutMs: 500 });
+    assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
+    assert.deepEqual(r.targets.map((x) => [x.outcome, x.error?.kind ?? null]), [["failed", "unreachable"], ["migrated", null], ["migrated", null]]);
+    for (const c of clients) assert.deepEqual(await versions(c), ["001", "002", "003"]);
   });
 
   test("an unreachable target is reported and counted, not hung on; secrets never printed; status shows drift", async (t) => {

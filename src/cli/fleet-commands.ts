@@ -9,6 +9,7 @@ import { commonArgs, runVerb, type CommonValues } from "./common.ts";
 import { table } from "./render.ts";
 import type { Logger } from "../output/logger.ts";
 import { FleetProgress } from "../fleet/progress.ts";
+import { parseDuration } from "../config/duration.ts";
 import type { FleetOptions, FleetRunResult, FleetStatusResult, TargetRecord, TargetStatusRecord } from "../commands/fleet.ts";
 
 // Everything of commonArgs but the single-database ones: targets replace --url.
@@ -18,6 +19,7 @@ const fleetArgs = {
   ...sharedArgs,
   targets: option({ type: optional(string), long: "targets", description: "file with one database URL per line (`#` comments; `URL token_file=PATH`); - reads stdin [default: targets/[[fleet]] in strata.toml]" }),
   concurrency: option({ type: optional(number), long: "concurrency", short: "j", description: "databases at once (default 8)" }),
+  requestTimeout: option({ type: optional(string), long: "request-timeout", description: "a remote request taking longer counts as lost (the database as unreachable after retries): 10s, 1m (default 30s)" }),
 };
 
 const runArgs = {
@@ -28,7 +30,7 @@ const runArgs = {
   maxFailures: option({ type: optional(number), long: "max-failures", description: "stop starting new targets after N failures (default 1); running ones finish" }),
 };
 
-type FleetArgValues = Omit<CommonValues, "url" | "wait" | "waitTimeout"> & { targets: string | undefined; concurrency: number | undefined };
+type FleetArgValues = Omit<CommonValues, "url" | "wait" | "waitTimeout"> & { targets: string | undefined; concurrency: number | undefined; requestTimeout: string | undefined };
 
 /** Options for the library, with progress on stderr and Ctrl-C/SIGTERM stopping new starts. */
 function fleetOptions(a: FleetArgValues, logger: Logger, holder: { progress?: FleetProgress }, signal: AbortSignal): FleetOptions {
@@ -41,6 +43,7 @@ function fleetOptions(a: FleetArgValues, logger: Logger, holder: { progress?: Fl
     lockTimeout: a.lockTimeout,
     targets: a.targets,
     concurrency: a.concurrency,
+    requestTimeoutMs: a.requestTimeout === undefined ? undefined : parseDuration(a.requestTimeout, "--request-timeout"),
     logger,
     signal,
     onStart: () => holder.progress?.started(),

@@ -25,6 +25,8 @@ export interface FleetOptions extends CommandOptions {
   targets?: string | undefined;
   readStdin?: () => string;
   concurrency?: number | undefined;
+  /** How long one request to a remote database may take before it counts as lost (default 30 s). */
+  requestTimeoutMs?: number | undefined;
   /** Progress: called once with the number of targets, then when each target starts and ends. */
   onTargets?: (count: number) => void;
   onStart?: (target: Target, index: number) => void;
@@ -77,6 +79,7 @@ export interface FleetRunResult {
 /** What every target shares: settings without a URL, the migration files read once. */
 interface Shared {
   settings: Settings;
+  requestTimeoutMs: number | undefined;
   files: MigrationFile[];
   targets: Target[];
 }
@@ -86,7 +89,8 @@ function prepare(options: FleetOptions): Shared {
   const targets = loadTargets({ targets: options.targets, config: settings.fleet, readStdin: options.readStdin });
   const files = discoverMigrations(settings.dir);
   options.onTargets?.(targets.length);
-  return { settings, files, targets };
+  const requestTimeoutMs = options.requestTimeoutMs === undefined ? undefined : positive("--request-timeout", options.requestTimeoutMs, 1);
+  return { settings, files, targets, requestTimeoutMs };
 }
 
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
@@ -98,7 +102,12 @@ function positive(name: string, value: number | undefined, fallback: number, min
 /** Opens one target for its whole turn: its own token file wins over the usual auth settings. */
 async function openTarget(shared: Shared, target: Target, create: boolean): Promise<OpenedDatabase> {
   const authToken = readTargetToken(target) ?? shared.settings.authToken;
-  const db: Database = await openDatabase(target.url, { authToken, create, busyTimeoutMs: Math.max(shared.settings.lockTimeoutMs, 1000) });
+  const db: Database = await openDatabase(target.url, {
+    authToken,
+    create,
+    busyTimeoutMs: Math.max(shared.settings.lockTimeoutMs, 1000),
+    requestTimeoutMs: shared.requestTimeoutMs,
+  });
   return { settings: { ...shared.settings, url: target.url, authToken }, db, files: shared.files };
 }
 
