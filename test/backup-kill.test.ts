@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { createClient } from "@libsql/client";
-import { TSX_LOADER, json, tempDir } from "./support/cli.ts";
+import { ROOT, TSX_LOADER, json, runCommand, tempDir } from "./support/cli.ts";
 import { ops, opsEntry } from "./fixtures/app/cli.ts";
 
 const TEMP = /\.strata-tmp(-journal|-wal|-shm)?$/;
@@ -37,13 +37,13 @@ test("SIGKILL at random points of backup and restore, then one normal run of eac
   const dir = tempDir(t);
   const db = path.join(dir, "app.db");
   const out = path.join(dir, "backups");
-  const c = createClient({ url: "file:" + db });
-  await c.batch([
-    "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)",
-    "CREATE INDEX ix_blobs ON blobs (data)",
-    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) INSERT INTO blobs SELECT i, randomblob(3000) FROM n",
-  ], "write");
-  c.close();
+  // Written by a child: a connection this process closed keeps its file open until GC, and the
+  // restores below would rightly refuse a database another process has open.
+  const made = await runCommand(process.execPath, ["--import", TSX_LOADER, "--input-type=module", "-e", `import { createClient } from "@libsql/client";
+const c = createClient({ url: ${JSON.stringify("file:" + db)} });
+await c.batch(["CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)", "CREATE INDEX ix_blobs ON blobs (data)",
+  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) INSERT INTO blobs SELECT i, randomblob(3000) FROM n"], "write");`], { cwd: ROOT });
+  assert.equal(made.code, 0, made.stderr);
   const first = json(await ops(["backup", "--url", db, "--out", out, "--json"], { cwd: dir }));
 
   let leftovers = 0;
@@ -52,10 +52,15 @@ test("SIGKILL at random points of backup and restore, then one normal run of eac
   t.diagnostic(`${leftovers} of 6 killed runs left temp files: ${temps(out, dir).map((f) => path.basename(f)).join(", ")}`);
   assert.ok(leftovers > 0, "the kills must have hit runs that had temp files");
 
+  // Each killed run already swept the leftovers of the ones before it; the last one's remain
+  // (unless it was killed after cleaning up).
+  const left = temps(out, dir);
   const b = await ops(["backup", "--url", db, "--out", out, "--json"], { cwd: dir });
   assert.equal(b.code, 0, b.stderr);
-  assert.match(b.stderr, /removed \d+ stale temp files? \([\d.]+ [KMG]?B\) left by killed strata runs/);
-  assert.ok(json(b).tempFiles.removed.length > 0);
+  if (left.length > 0) {
+    assert.match(b.stderr, /removed \d+ stale temp files? \([\d.]+ [KMG]?B\) left by killed strata runs/);
+    assert.deepEqual(json(b).tempFiles.removed.sort(), left.sort());
+  }
   const r = await ops(["restore", first.path, "--url", db, "--out", out, "--yes", "--json"], { cwd: dir });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(temps(out, dir), [], "no temp file (nor its -journal/-wal) is left");
