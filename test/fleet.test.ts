@@ -168,6 +168,13 @@ test("fleet up on local files: a failing tenant is reported with file, line and 
   assert.equal(st.code, 6);
   assert.match(st.stdout, /check failed: 1 of 3/);
   assert.match(st.stdout, /003 \(head\)\s+2\n002\s+1/);
+
+  // A changed migration file: up refuses that database, which stays where it is.
+  const a = createClient({ url: `file:${dir}/a.db` });
+  t.after(() => a.close());
+  await a.execute("UPDATE strata_migrations SET checksum = 'edited' WHERE version = '002'");
+  const drift = await fleetUp({ targets: path.join(dir, "targets.txt"), dir: mdir, maxFailures: 100 });
+  assert.deepEqual([drift.targets[0]!.outcome, drift.targets[0]!.error?.kind, drift.targets[0]!.from, drift.targets[0]!.to], ["failed", "state", "003", "003"]);
 });
 
 test("fleet: bad input touches no database — broken migration, --to naming nothing, bad flags", async (t) => {

@@ -88,8 +88,8 @@ function prepare(options: FleetOptions): Shared {
   const settings = resolveSettings({ ...options, url: undefined });
   const targets = loadTargets({ targets: options.targets, config: settings.fleet, readStdin: options.readStdin });
   const files = discoverMigrations(settings.dir);
-  options.onTargets?.(targets.length);
   const requestTimeoutMs = options.requestTimeoutMs === undefined ? undefined : positive("--request-timeout", options.requestTimeoutMs, 1);
+  options.onTargets?.(targets.length);
   return { settings, files, targets, requestTimeoutMs };
 }
 
@@ -147,13 +147,14 @@ async function fleetMigrate(direction: Direction, options: FleetRunOptions): Pro
       return r;
     };
     let opened: OpenedDatabase | undefined;
-    let from: string | null = null;
+    /** undefined: not read yet (the preview failed). */
+    let from: string | null | undefined;
     try {
       opened = await openTarget(shared, target, direction === "up");
       // One read decides: a database already at the goal is skipped without taking its lock.
       const preview = await run({ ...migrateOptions, opened, dryRun: true });
       from = preview.from;
-      if (preview.plan.length === 0) return record("at-goal", from, from, [], null);
+      if (preview.plan.length === 0) return record("at-goal", preview.from, preview.from, [], null);
       const result: MigrateResult = await run({ ...migrateOptions, opened });
       const versions = doneVersions(result.steps);
       // Another runner (a second fleet run, another machine) may have migrated it meanwhile.
@@ -162,9 +163,9 @@ async function fleetMigrate(direction: Direction, options: FleetRunOptions): Pro
       const error = targetError(e, target);
       const completed = ((e as StrataError).details?.completed ?? []) as MigrateResult["steps"];
       // What the database is at now, read back (not guessed) unless it cannot be reached.
-      let to = from;
-      if (opened && error.kind !== "unreachable") to = await readCurrent(opened).catch(() => from);
-      return record("failed", from, to, doneVersions(completed), error);
+      let to = from ?? null;
+      if (opened && error.kind !== "unreachable") to = await readCurrent(opened).catch(() => to);
+      return record("failed", from === undefined ? to : from, to, doneVersions(completed), error);
     } finally {
       opened?.db.close();
     }
