@@ -17,7 +17,7 @@ import {
   type Schema,
 } from "../src/autogenerate/index.ts";
 import { parseCreateIndex, parseCreateTable } from "../src/ddl/parse.ts";
-import { applyMigration, generate, rowsOf, scratch, structureOf } from "./fixtures/torture/harness.ts";
+import { applyMigration, fileStatements, generate, rowsOf, scratch, structureOf } from "./fixtures/torture/harness.ts";
 
 async function schemaOf(sql: string): Promise<Schema> {
   const db = await scratch(sql);
@@ -426,5 +426,96 @@ describe("dumpSchema", () => {
     const three = await scratch(dump);
     assert.equal(await dumpSchema(three), dump);
     for (const db of [one, two, three]) db.close();
+  });
+});
+
+describe("issue 15: each failure kind at its root", () => {
+  async function roundTrip(before: string, seed: string, after: string, options: CompareOptions = {}) {
+    const db = await scratch(before, seed);
+    const { migration } = await generate(db, after, options);
+    await applyMigration(db, fileStatements(migration.up, migration.upStatements));
+    return { db, migration };
+  }
+
+  test("kind 1: a double-quoted DEFAULT stays a string when NULLs are filled (never another column's value)", async () => {
+    const before = `CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, a TEXT, b TEXT, c INTEGER);`;
+    const after = `CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, a TEXT NOT NULL DEFAULT "name", b TEXT NOT NULL DEFAULT "", c INTEGER NOT NULL DEFAULT true);`;
+    const { db, migration } = await roundTrip(before, "INSERT INTO t VALUES (1, 'Ada', NULL, NULL, NULL), (2, 'Bo', 'kept', 'kept', 5);", after);
+    assert.match(migration.up, /COALESCE\("a", 'name'\), COALESCE\("b", ''\), COALESCE\("c", 1\)/);
+    const rows = (await db.execute("SELECT a, b, c FROM t ORDER BY id")).rows.map((r) => [r.a, r.b, r.c]);
+    assert.deepEqual(rows, [["name", "", 1], ["kept", "kept", 5]]);
+    db.close();
+  });
+
+  test("kind 2: constraints written over several lines are commented line by line; the file splits into the same statements", async () => {
+    const before = `CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT,\n  UNIQUE (\n    a, -- first\n    b\n  ),\n  CHECK (\n    a <> 'x'\n  ));`;
+    const { db, migration } = await roundTrip(before, "INSERT INTO t VALUES (1, 'p', 'q');", "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT);");
+    // Without line-by-line comments the file would split into other statements (or fail to).
+    fileStatements(migration.down, migration.downStatements);
+    assert.match(migration.up, /--   why: SQLite's ALTER TABLE cannot change this in place: constraint removed: UNIQUE \(\n--     a, -- first\n--     b\n--   \)\n/);
+    db.close();
+  });
+
+  test("kind 3: a table's only column replaced (add before drop), and a view naming a dropped column is dropped and recreated", async () => {
+    const before = `CREATE TABLE one (old TEXT); CREATE TABLE t (id INTEGER PRIMARY KEY, gone TEXT, kept TEXT);
+                    CREATE VIEW v AS SELECT id, gone, kept FROM t;
+                    CREATE TRIGGER tr AFTER UPDATE ON t BEGIN SELECT new.gone; END;`;
+    const after = `CREATE TABLE one (new TEXT); CREATE TABLE t (id INTEGER PRIMARY KEY, kept TEXT);
+                   CREATE VIEW v AS SELECT id, kept FROM t;
+                   CREATE TRIGGER tr AFTER UPDATE ON t BEGIN SELECT new.kept; END;`;
+    const { db, migration } = await roundTrip(before, "INSERT INTO one VALUES ('x'); INSERT INTO t VALUES (1, 'g', 'k');", after);
+    const up = migration.upStatements;
+    assert.ok(up.indexOf('ALTER TABLE "one" ADD COLUMN new TEXT') < up.indexOf('ALTER TABLE "one" DROP COLUMN "old"'), migration.up);
+    assert.ok(up.indexOf('DROP VIEW "v"') < up.indexOf('ALTER TABLE "t" DROP COLUMN "gone"'), migration.up);
+    assert.ok(!up.some((s) => s.startsWith('CREATE TABLE "new_')), "no rebuild needed");
+    assert.deepEqual((await db.execute("SELECT * FROM v")).rows.map((r) => ({ ...r })), [{ id: 1, kept: "k" }]);
+    db.close();
+  });
+
+  test("table-qualified CHECKs survive a rebuild (the temporary table's CHECK names the temporary table)", async () => {
+    const before = `CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, CHECK (t.a > 0));`;
+    const after = `CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER NOT NULL DEFAULT 1, CHECK (t.a > 0));`;
+    const { db, migration } = await roundTrip(before, "INSERT INTO t VALUES (1, 5), (2, NULL);", after);
+    assert.match(migration.up, /CREATE TABLE "new_t" \(.*CHECK \("new_t"\.a > 0\)\)/s);
+    await assert.rejects(db.execute("INSERT INTO t VALUES (3, -1)"), /CHECK constraint failed/);
+    db.close();
+  });
+});
+
+describe("issue 19: in place where SQLite allows it", () => {
+  test("ADD COLUMN with a CHECK or a REFERENCES (NULL default) is in place; the new CHECK is checked", async () => {
+    const before = "CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE t (id INTEGER PRIMARY KEY);";
+    const after = `CREATE TABLE p (id INTEGER PRIMARY KEY);
+      CREATE TABLE t (id INTEGER PRIMARY KEY, qty INTEGER DEFAULT 0 CHECK (qty >= 0), p_id INTEGER REFERENCES p(id));`;
+    const diff = await diffOf(before, after);
+    assert.deepEqual(diff.tables.flatMap((t) => t.ops), [{ kind: "addColumn", column: "qty" }, { kind: "addColumn", column: "p_id" }]);
+    const db = await scratch(before, "INSERT INTO t VALUES (1);");
+    const { migration } = await generate(db, after);
+    await applyMigration(db, migration.upStatements);
+    await assert.rejects(db.execute("INSERT INTO t (qty) VALUES (-1)"), /CHECK constraint failed/);
+    db.close();
+  });
+
+  test("a REFERENCES column with a non-NULL default is not added in place; the file says which statement SQLite refuses", async () => {
+    const before = "CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE t (id INTEGER PRIMARY KEY);";
+    const after = "CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE t (id INTEGER PRIMARY KEY, p_id INTEGER DEFAULT 1 REFERENCES p(id));";
+    const db = await scratch(before);
+    const { migration } = await generate(db, after);
+    assert.match(migration.up, /--   why: SQLite refuses ALTER TABLE "t" ADD COLUMN p_id INTEGER DEFAULT 1 REFERENCES p\(id\): a REFERENCES column must default to NULL/);
+    db.close();
+  });
+
+  test("every rebuild states one reason first and the row count when known", async () => {
+    const db = await scratch("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER);", "INSERT INTO t VALUES (1, 1), (2, 2);");
+    const from = await introspect(db);
+    const to = await schemaOf("CREATE TABLE t (id INTEGER PRIMARY KEY, a REAL NOT NULL DEFAULT 0);");
+    const m = renderMigration(compareSchemas(from, to), from, to, { rowCounts: { t: 2 } });
+    assert.match(m.up, /-- table "t": rebuild .*\n--   why: SQLite's ALTER TABLE cannot change this in place: type of "a": INTEGER → REAL\n(--   also: .*\n)+--   rows: 2 when this was generated/);
+    db.close();
+  });
+
+  test("libSQL's ALTER COLUMN only for plain definitions: a type with a comma is rebuilt instead", async () => {
+    const diff = await diffOf("CREATE TABLE t (a DECIMAL(10,2) DEFAULT 1)", "CREATE TABLE t (a DECIMAL(10,2) DEFAULT 2)");
+    assert.deepEqual(diff.tables[0]!.ops.map((o) => o.kind), ["rebuildTable"]);
   });
 });

@@ -3,7 +3,7 @@
 // differences (whitespace, keyword case, quoting, IF NOT EXISTS) are not
 // diffs. Renames are never guessed; a drop+add pair only earns a note.
 
-import { defaultKey, definitionKey, isNullDefault } from "../ddl/default-value.ts";
+import { defaultKey, definitionKey, hasExpressionDefault, isNullDefault } from "../ddl/default-value.ts";
 import { identifiersIn, normalizeSql, quoteIdent } from "../ddl/tokenize.ts";
 import { freeName } from "../ddl/rebuild.ts";
 import { compareNames } from "./introspect.ts";
@@ -142,7 +142,7 @@ function compareTable(f: Table, t: Table, from: Schema, to: Schema, diff: TableD
     ...added.flatMap((c) => whyNot("add column", t.name, c.definition, addColumnBlocker(c))),
     ...dropped.flatMap((c) => whyNot("drop column", t.name, quoteIdent(c.name), dropColumnBlocker(c, f, from, to))),
   ];
-  const inPlace = reasons.filter((r) => r.kind === "default" && r.column !== undefined);
+  const inPlace = reasons.filter((r) => r.kind === "default" && r.column !== undefined && alterColumnCopes(f, t, r.column));
   if (reasons.length > 0 && inPlace.length < reasons.length) {
     diff.ops.push({
       kind: "rebuildTable",
@@ -159,6 +159,17 @@ function compareTable(f: Table, t: Table, from: Schema, to: Schema, diff: TableD
     diff.ops.push(...dropped.map((c) => ({ kind: "dropColumn" as const, column: c.name })));
   }
   noteRenameCandidates(t.name, dropped, added, diff);
+}
+
+/**
+ * libSQL's ALTER COLUMN rewrites the column's text inside CREATE TABLE by
+ * scanning for its end; measured on libSQL 3.45.1 a comma in the old text
+ * (`DECIMAL(10,2)`) corrupts the stored schema. Only plain one-line
+ * definitions go through it; anything else is rebuilt.
+ */
+function alterColumnCopes(f: Table, t: Table, column: string): boolean {
+  const plain = (c: Column | undefined) => c !== undefined && !/[,()\n\r]|--|\/\*/.test(c.definition);
+  return plain(byName(f.columns, column)) && plain(byName(t.columns, column));
 }
 
 /** The statement SQLite refuses, and why. */
@@ -269,15 +280,14 @@ export function addColumnBlocker(c: Column): string | null {
   if (c.pk > 0) return "it is part of the PRIMARY KEY";
   if (c.unique) return "it has a UNIQUE constraint";
   if (c.generated === "stored") return "it is a STORED generated column";
-  if (dflt !== null && isNonConstantDefault(dflt)) return `its default ${dflt} is not a constant`;
+  if (dflt !== null && (hasExpressionDefault(c.definition) || /^CURRENT_(TIME|DATE|TIMESTAMP)$/i.test(dflt.trim()))) {
+    return `its default ${dflt} is an expression (ADD COLUMN takes constants only)`;
+  }
   if (c.notNull && c.generated === null && nullDefault) return "NOT NULL needs a non-NULL default";
   if (c.references !== null && !nullDefault) return "a REFERENCES column must default to NULL";
   return null;
 }
 
-function isNonConstantDefault(dflt: string): boolean {
-  return dflt.trimStart().startsWith("(") || /^CURRENT_(TIME|DATE|TIMESTAMP)$/i.test(dflt.trim());
-}
 
 /** Why SQLite's ALTER TABLE DROP COLUMN cannot drop this column, or null. */
 export function dropColumnBlocker(c: Column, table: Table, from: Schema, to: Schema): string | null {

@@ -17,7 +17,9 @@ import { identValue, isKeyword, quoteString, significantTokens, normalizeSql } f
 export function defaultAsExpression(dflt: string | null): string | null {
   if (dflt === null) return null;
   const tokens = significantTokens(dflt);
-  if (tokens.length !== 1) return dflt.trim();
+  // dflt_value drops the parentheses of `DEFAULT (expr)`: put them back so the
+  // expression stays one operand wherever it is placed.
+  if (tokens.length !== 1) return `(${dflt.trim()})`;
   const [t] = tokens;
   if (t.kind === "quoted") return quoteString(identValue(t));
   if (t.kind !== "word") return t.text;
@@ -46,4 +48,11 @@ export function definitionKey(definition: string): string {
   if (at === -1 || value.text === "(" || value.text === "-" || value.text === "+") return normalizeSql(definition);
   const canonical = defaultAsExpression(value.text)!;
   return normalizeSql(definition.slice(0, value.start) + canonical + definition.slice(value.end));
+}
+
+/** `DEFAULT (expr)` as written in a column definition (dflt_value no longer shows the parentheses). */
+export function hasExpressionDefault(definition: string): boolean {
+  const tokens = significantTokens(definition);
+  const at = tokens.findIndex((t) => isKeyword(t, "DEFAULT"));
+  return at !== -1 && tokens[at + 1]?.text === "(";
 }
