@@ -514,6 +514,18 @@ describe("issue 19: in place where SQLite allows it", () => {
     db.close();
   });
 
+  test("found by the property test: NOT NULL + CHECK + a REAL default is not added in place (libSQL reports a false NOT NULL failure)", async () => {
+    const before = "CREATE TABLE t (id INTEGER PRIMARY KEY);";
+    const after = "CREATE TABLE t (id INTEGER PRIMARY KEY, n NUMERIC NOT NULL DEFAULT 1.5 CHECK (n > 0));";
+    const db = await scratch(before, "INSERT INTO t VALUES (1);");
+    await assert.rejects(db.execute("ALTER TABLE t ADD COLUMN n NUMERIC NOT NULL DEFAULT 1.5 CHECK (n > 0)"), /NOT NULL constraint failed/);
+    const { migration } = await generate(db, after);
+    assert.match(migration.up, /why: SQLite refuses ALTER TABLE "t" ADD COLUMN .*false NOT NULL failure/);
+    await applyMigration(db, migration.upStatements);
+    assert.equal((await db.execute("SELECT n FROM t")).rows[0]!.n, 1.5);
+    db.close();
+  });
+
   test("libSQL's ALTER COLUMN only for plain definitions: a type with a comma is rebuilt instead", async () => {
     const diff = await diffOf("CREATE TABLE t (a DECIMAL(10,2) DEFAULT 1)", "CREATE TABLE t (a DECIMAL(10,2) DEFAULT 2)");
     assert.deepEqual(diff.tables[0]!.ops.map((o) => o.kind), ["rebuildTable"]);
