@@ -89,7 +89,7 @@ test("strict_column_order (strata.toml or --strict-column-order): a column added
   assert.equal(names.indexOf("room"), names.indexOf("notes") + 1);
   // Without the option the same schema.sql is also "in sync" — and the flag alone turns it on.
   fs.rmSync(toml);
-  const r = await strata(["new", "again", "--autogenerate", "--strict-column-order", "--url", c.db, "--dir", c.mdir, "--schema", c.schema, "--json"], { cwd: c.dir });
+  const r = await strata(["new", "again", "--autogenerate", "--strict-column-order", "--dir", c.mdir, "--schema", c.schema, "--json"], { cwd: c.dir });
   assert.equal(json(r).empty, true, r.stdout + r.stderr);
 });
 
