@@ -5,7 +5,8 @@
 import process from "node:process";
 import { command, flag, number, option, optional, positional, string, subcommands } from "cmd-ts";
 import { ExitCode, StrataError } from "../errors.ts";
-import { commandOptions, commonArgs, outputArgs, projectArgs, runVerb, type CommonValues } from "./common.ts";
+import { commandOptions, commonArgs, loggerFor, outputArgs, projectArgs, runVerb, type CommonValues } from "./common.ts";
+import { interruptible } from "./signals.ts";
 import type { Logger } from "../output/logger.ts";
 import * as render from "./render.ts";
 import { versionLine } from "../build-info.ts";
@@ -40,6 +41,19 @@ async function dumpAfter(a: CommonValues & { dumpSchema: string | undefined; dry
   logger.info(`wrote the schema to ${r.out}`);
 }
 
+/** up / down / redo: SIGINT and SIGTERM stop the run between migrations (./signals.ts). */
+async function runMigration<T>(command: string, a: CommonValues, fn: (logger: Logger, signal: AbortSignal) => Promise<T>, renderResult: (r: T) => string): Promise<void> {
+  const interruption = interruptible(loggerFor(a));
+  try {
+    await runVerb(command, a, (logger) => fn(logger, interruption.signal), renderResult);
+    // An interrupted run exits with the signal's code: 130 for SIGINT, 143 for SIGTERM.
+    const signalled = interruption.exitCode();
+    if (signalled !== undefined && process.exitCode === ExitCode.interrupted) process.exitCode = signalled;
+  } finally {
+    interruption.dispose();
+  }
+}
+
 const up = command({
   name: "up",
   aliases: ["upgrade"],
@@ -56,9 +70,9 @@ const up = command({
     allowOutOfOrder: flag({ long: "allow-out-of-order", description: "apply pending migrations older than the newest applied one" }),
   },
   handler: (a) =>
-    runVerb("up", a, async (logger) => {
+    runMigration("up", a, async (logger, signal) => {
       const { up } = await import("../commands/migrate.ts");
-      const result = await up({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, allowOutOfOrder: a.allowOutOfOrder, singleTransaction: a.singleTransaction });
+      const result = await up({ ...commandOptions(a, logger), signal, to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, allowOutOfOrder: a.allowOutOfOrder, singleTransaction: a.singleTransaction });
       await dumpAfter(a, logger);
       return result;
     }, render.renderMigrate),
@@ -75,9 +89,9 @@ const down = command({
   ],
   args: { ...commonArgs, ...revisionArgs, rev: revPositional },
   handler: (a) =>
-    runVerb("down", a, async (logger) => {
+    runMigration("down", a, async (logger, signal) => {
       const { down } = await import("../commands/migrate.ts");
-      const result = await down({ ...commandOptions(a, logger), to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, singleTransaction: a.singleTransaction });
+      const result = await down({ ...commandOptions(a, logger), signal, to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, singleTransaction: a.singleTransaction });
       await dumpAfter(a, logger);
       return result;
     }, render.renderMigrate),
@@ -88,9 +102,9 @@ const redo = command({
   description: "Revert the newest applied migration and apply it again",
   args: { ...commonArgs, dryRun: revisionArgs.dryRun },
   handler: (a) =>
-    runVerb("redo", a, async (logger) => {
+    runMigration("redo", a, async (logger, signal) => {
       const { redo } = await import("../commands/migrate.ts");
-      return redo({ ...commandOptions(a, logger), dryRun: a.dryRun });
+      return redo({ ...commandOptions(a, logger), signal, dryRun: a.dryRun });
     }, render.renderMigrate),
 });
 

@@ -49,7 +49,10 @@ export function renderStatus(r: StatusResult): string {
   const all = [...r.applied, ...r.pending].sort((a, b) => (BigInt(a.version) < BigInt(b.version) ? -1 : 1));
   if (all.length > 0) out.push("", table([["VERSION", "NAME", "STATE", "APPLIED AT"], ...migrationRows(all, true)]));
   out.push("", `${r.applied.length} applied, ${r.pending.length} pending`);
-  if (r.lock) out.push(`lock: held by ${r.lock.host} pid ${r.lock.pid} (${r.lock.command}) since ${r.lock.startedAt}, lease until ${r.lock.expiresAt}`);
+  if (r.lock) {
+    const stale = r.lock.stale ? ` — STALE (${r.lock.stale}): the next run takes it over` : "";
+    out.push(`lock: held by ${r.lock.host} pid ${r.lock.pid} (${r.lock.command}) since ${r.lock.startedAt}, lease until ${r.lock.expiresAt}${stale}`);
+  }
   for (const p of r.problems) out.push(`problem: ${p}`);
   return out.join("\n");
 }

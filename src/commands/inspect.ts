@@ -1,7 +1,9 @@
 /**
  * status, current and history: read-only commands. Each reads the database in one round trip.
  */
+import os from "node:os";
 import { StrataError } from "../errors.ts";
+import { processAlive } from "../runtime/migrator.ts";
 import type { LockRow } from "../runtime/store.ts";
 import { blockingProblems, currentVersion, reconcile, type Entry, type EntryState } from "../runtime/plan.ts";
 import { withSession, type CommandOptions } from "./context.ts";
@@ -31,7 +33,8 @@ export interface StatusResult {
   missing: string[];
   failed: string[];
   outOfOrder: string[];
-  lock: LockRow | null;
+  /** The run lock, when a row is there; `stale` says why the next run will take it over. */
+  lock: (LockRow & { stale: "lease expired" | "process is gone" | null }) | null;
   /** One line per problem that makes `up` refuse, with its fix. */
   problems: string[];
 }
@@ -51,6 +54,12 @@ function info(e: Entry): MigrationInfo {
   };
 }
 
+/** Why a lock is stale — the same rules the engine uses to take one over — or null. */
+function staleness(lock: LockRow): "lease expired" | "process is gone" | null {
+  if (lock.expired) return "lease expired";
+  return lock.host === os.hostname() && !processAlive(lock.pid) ? "process is gone" : null;
+}
+
 export async function status(options: CommandOptions): Promise<StatusResult> {
   return withSession(options, { write: false }, async (s) => {
     const state = await s.engine.readState();
@@ -68,7 +77,7 @@ export async function status(options: CommandOptions): Promise<StatusResult> {
       missing: pick("missing"),
       failed: pick("failed"),
       outOfOrder: entries.filter((e) => e.outOfOrder).map((e) => e.version),
-      lock: state.lock && !state.lock.expired ? state.lock : null,
+      lock: state.lock ? { ...state.lock, stale: staleness(state.lock) } : null,
       problems: problem ? [`${problem.message} — ${problem.hint}`] : [],
     };
   });

@@ -845,7 +845,7 @@ function checkAborted(signal: AbortSignal | undefined): void {
   });
 }
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
