@@ -171,3 +171,78 @@ test("a migration error whose text names every transport word is a migration fai
   assert.deepEqual((await versionsOnServer(r2)).map(([v]) => v), ["001"]);
   assert.deepEqual((await versionsOnServer(r)).map(([v]) => v), ["001"]);
 });
+
+// ------------------------------------------------------------------ how long failing takes
+
+/** Milliseconds `p` took to settle, and its error (it must fail). */
+async function timedFailure(p: () => Promise<unknown>): Promise<{ ms: number; error: Error & { kind?: string } }> {
+  const started = performance.now();
+  const error = await failureOf(p());
+  return { ms: performance.now() - started, error };
+}
+
+test("a stopped (SIGSTOP) server: --wait-timeout bounds the wait, --lock-timeout bounds every other command", { skip: NO_SQLD }, async (t) => {
+  const r = await remote(t);
+  const opts = { url: r.url, authToken: r.token, dir: CALENDAR_MIGRATIONS };
+  await status(opts); // the namespace answers
+  r.sqld.pause();
+  t.after(() => r.sqld.resume());
+  const waited = await timedFailure(() => up({ ...opts, waitMs: 1500 }));
+  assert.equal(waited.error.kind, "unreachable", waited.error.message);
+  assert.match(waited.error.message, /did not answer within 1\.5s/);
+  assert.ok(waited.ms >= 1400 && waited.ms < 4000, `up --wait --wait-timeout 1.5s gave up after ${Math.round(waited.ms)} ms`);
+  const st = await timedFailure(() => status({ ...opts, lockTimeout: "1.5s" }));
+  assert.equal(st.error.kind, "unreachable", st.error.message);
+  assert.ok(st.ms < 4000, `status --lock-timeout 1.5s gave up after ${Math.round(st.ms)} ms, not 4 × the request timeout`);
+});
+
+test("wait --timeout waits the time it says; TLS to a plain-HTTP port is exit 4 at once", { skip: NO_SQLD }, async (t) => {
+  const { waitForDatabase } = await import("../src/commands/wait.ts");
+  const { freePort } = await import("./support/sqld.ts");
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  const w = await timedFailure(() => waitForDatabase({ url: closed, timeout: "2s" }));
+  assert.equal(w.error.kind, "unreachable");
+  assert.ok(w.ms >= 1950 && w.ms < 4500, `wait --timeout 2s took ${Math.round(w.ms)} ms`);
+
+  const r = await remote(t);
+  for (const url of [r.url.replace(/^http:/, "https:"), r.url.replace(/^http:/, "libsql:")]) {
+    const tls = await timedFailure(() => status({ url, authToken: r.token, dir: CALENDAR_MIGRATIONS }));
+    assert.equal(tls.error.kind, "unreachable", tls.error.message);
+    assert.match(tls.error.message, /TLS handshake/);
+    assert.ok(tls.ms < 2000, "not retried");
+  }
+  const cli = await strata(["status"], { env: { DATABASE_URL: r.url.replace(/^http:/, "https:"), DATABASE_AUTH_TOKEN: r.token, STRATA_DIR: CALENDAR_MIGRATIONS } });
+  assert.equal(cli.code, 4, cli.stderr);
+  assert.match(cli.stderr, /TLS handshake .* failed.*http:\/\//);
+});
+
+test("every retry is bounded: 5xx, and answers lost in every loop of one run, stop within --lock-timeout", { skip: NO_SQLD }, async (t) => {
+  const r = await remote(t, { proxy: true });
+  const proxy = r.proxy!;
+  const dir = path.join(tempDir(t), "migrations");
+  writeFiles(dir, tableMigrations(2));
+  const opts = { url: r.url, authToken: r.token, dir, lockTimeout: "2s" };
+
+  proxy.resetStats();
+  proxy.failNext(1000, 503);
+  const five = await timedFailure(() => up(opts));
+  assert.equal(five.error.kind, "unreachable", five.error.message);
+  assert.match(five.error.message, /HTTP 503/);
+  assert.ok(proxy.stats.requests <= 4, `${proxy.stats.requests} requests for a server answering 503`);
+  proxy.failNext(0);
+
+  // The lock is taken, then every later request is lost: the migration, the re-reads of the
+  // version table, the unlock. One outage budget (--lock-timeout) covers them all.
+  proxy.resetStats();
+  let seen = 0;
+  proxy.onRequest = () => {
+    if (++seen === 1) proxy.dropNext(1000, "before");
+  };
+  const lost = await timedFailure(() => up(opts));
+  proxy.onRequest = undefined;
+  proxy.dropNext(0, "before");
+  assert.equal(lost.error.kind, "unreachable", lost.error.message);
+  assert.ok(lost.ms < 2000 + 3000, `gave up after ${Math.round(lost.ms)} ms`);
+  assert.ok(proxy.stats.requests <= 12, `${proxy.stats.requests} requests`);
+  assert.deepEqual(await versionsOnServer(r), [], "nothing was applied");
+});

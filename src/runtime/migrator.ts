@@ -84,6 +84,8 @@ export class Engine {
   private readonly leaseMs: number;
   private localPrepared = false;
   private leaseRenewedAt = 0;
+  /** When the requests started failing in a row (transport errors), for the outage budget. */
+  private outageSince: number | undefined;
 
   constructor(options: EngineOptions) {
     this.db = options.db;
@@ -163,24 +165,34 @@ export class Engine {
   }
 
   /**
-   * Reads are retried with backoff on transport errors (bounded: `attempts` tries, and the lock
-   * timeout in total, each request's timeout included); everything else fails at once.
+   * Reads are retried with backoff on transport errors; everything else fails at once. Bounded
+   * by `attempts`, and — across every retry loop of the command — by the outage budget: from
+   * the first failed request of an outage, requests, their timeouts and back-offs together
+   * stop at --lock-timeout.
    */
   async retryRead<T>(fn: () => Promise<T>, attempts = this.db.remote ? 4 : 1): Promise<T> {
-    const deadline = Date.now() + this.lockTimeoutMs;
     let delay = 250;
     for (let i = 1; ; i++) {
+      const attemptStarted = Date.now();
       try {
-        return await this.db.withDeadline(deadline, fn);
+        const result = await this.db.withDeadline(this.outageDeadline(), fn);
+        this.outageSince = undefined;
+        return result;
       } catch (caught) {
         const e = i === 1 ? await this.db.diagnose(caught) : caught;
         if (!isTransportError(e)) throw e === caught ? e : describeDbError(e, this.db.displayUrl); // callers classify
-        if (i >= attempts || Date.now() + delay >= deadline) throw describeDbError(e, this.db.displayUrl);
+        this.outageSince ??= attemptStarted;
+        if (i >= attempts || Date.now() + delay >= this.outageDeadline()) throw describeDbError(e, this.db.displayUrl);
         this.logger.warn(`${firstLine(describeDbError(e, this.db.displayUrl).message)}; retrying in ${delay} ms`);
         await sleep(delay);
         delay *= 3;
       }
     }
+  }
+
+  /** When the current outage's budget ends (a fresh budget when nothing is failing). */
+  private outageDeadline(): number {
+    return (this.outageSince ?? Date.now()) + this.lockTimeoutMs;
   }
 
   async readLog(limit: number) {
@@ -637,6 +649,7 @@ export class Engine {
 
   private async runStep(file: MigrationFile, direction: Direction, step: LoadedStep, attempt = 1, firstStarted = Date.now()): Promise<StepResult> {
     const started = performance.now();
+    const attemptStarted = Date.now();
     const base = { version: file.version, name: file.name, direction };
     const done = (outcome: Outcome, recovered = false): StepResult => ({
       ...base,
@@ -681,6 +694,7 @@ export class Engine {
           throw located && step.kind === "sql" ? statementError(located.error, file, direction, step, located.index, false) : why.error;
         }
         case "lost": {
+          this.outageSince ??= attemptStarted;
           // The answer was lost: learn from the version table whether it committed.
           const committed = (await this.committedCount([{ file, direction }])) === 1;
           this.logger.warn(`lost the server's answer for ${label}; the version table shows it ${committed ? "COMMITTED" : "did NOT commit"}`);
@@ -728,7 +742,7 @@ export class Engine {
 
   /** Every re-run is bounded: by count, and by the lock timeout in total time. */
   private checkRerun(label: string, attempt: number, firstStarted: number, cause: string, e: unknown): void {
-    if (attempt <= MAX_RERUNS && Date.now() - firstStarted < this.lockTimeoutMs) return;
+    if (attempt <= MAX_RERUNS && Date.now() - firstStarted < this.lockTimeoutMs && Date.now() < this.outageDeadline()) return;
     throw new StrataError("failure", `${label} did not commit after ${attempt} attempt(s) in ${Math.round((Date.now() - firstStarted) / 1000)}s: ${cause}`, {
       hint: "on sqld/Turso a transaction may hold the write lock ~5 s while others write: split a long data migration (see README \"Long migrations\"), or run it when nothing else writes",
       cause: e,
