@@ -251,14 +251,15 @@ async function assertConsistentThenRerun(client: Client, refs: string[][], rerun
   return k;
 }
 
-test("sqld: eight concurrent `strata up` on one database: each migration once, all exit 0", { skip: NO_SQLD, timeout: 120_000 }, async (t) => {
+test("sqld: eight concurrent `strata up` on one database, four over http:// and four over ws://: each migration once, all exit 0", { skip: NO_SQLD, timeout: 120_000 }, async (t) => {
   const bin = ensureBinary();
   const r = await remote(t);
   const mdir = path.join(tempDir(t), "migrations");
   writeFiles(mdir, remoteCrashMigrations());
   const sandbox = tempDir(t);
   const env = { PATH: "/bin", HOME: sandbox, TMPDIR: sandbox, DATABASE_AUTH_TOKEN: r.token };
-  const runs = await Promise.all(Array.from({ length: 8 }, () => runCommand(bin, ["up", "--json", "--url", r.url, "--dir", mdir, "--lock-timeout", "60s"], { cleanEnv: true, env })));
+  const urls = [r.url, r.url.replace(/^http:/, "ws:")];
+  const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => runCommand(bin, ["up", "--json", "--url", urls[i % 2]!, "--dir", mdir, "--lock-timeout", "60s"], { cleanEnv: true, env })));
   for (const run of runs) assert.equal(run.code, 0, run.stderr);
   const applied = runs.flatMap((run) => (JSON.parse(run.stdout) as { steps: { version: string; outcome: string }[] }).steps.filter((s) => s.outcome === "applied").map((s) => s.version));
   assert.equal(applied.length, REMOTE_COUNT, `applied across runners: ${applied.join(",")}`);
