@@ -306,3 +306,23 @@ test("help: strata help, help VERB, version, -V; own options before shared ones;
   assert.doesNotMatch(newHelp.stdout, /--url|--auth-token|--lock-timeout/, "new writes files: no database options");
   assert.match(newHelp.stdout, /--autogenerate/);
 });
+
+test("progress: every migration of a grouped SQL run is reported as it commits, with its time; a TTY gets a live line", async (t) => {
+  const dir = tempDir(t);
+  const files: Record<string, string> = {};
+  for (let i = 1; i <= 6; i++) files[`00${i}_m${i}.up.sql`] = `CREATE TABLE m${i} (id INTEGER);\n`;
+  writeFiles(path.join(dir, "migrations"), files);
+  const r = await strata(["up", "--url", "app.db"], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  for (let i = 1; i <= 6; i++) assert.match(r.stderr, new RegExp(`\\[${i}/6\\] applied 00${i}_m${i} in \\d+ ms, \\d+\\.\\d s elapsed`));
+  assert.match(r.stderr, /\[1\/6\] applying 001_m1 and 5 more in one request/);
+
+  const { Logger } = await import("../src/output/logger.ts");
+  let out = "";
+  const tty = new Logger({ tty: true, color: false, write: (s) => void (out += s) });
+  tty.stepStarted(1, 2, "applying 001_a");
+  tty.info("a message while the line is live");
+  tty.stepDone(1, 2, "applied 001_a", 12);
+  assert.match(out, /^\r\x1b\[K\[1\/2\] applying 001_a … 0\.\d s\r\x1b\[Ka message while the line is live\n\r\x1b\[K\[1\/2\] applying 001_a … /);
+  assert.ok(out.endsWith("\r\x1b[K[1/2] applied 001_a in 12 ms, 0.0 s elapsed\n"), JSON.stringify(out));
+});

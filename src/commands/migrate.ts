@@ -95,9 +95,10 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
       } else {
         await s.engine.runSteps(
           items,
-          (i, total, item) => s.logger.progress(i, total, `${item.direction === "up" ? "applying" : "reverting"} ${item.file.version}_${item.file.name}`),
+          (i, total, item, count) => s.logger.stepStarted(i, total, `${item.direction === "up" ? "applying" : "reverting"} ${item.file.version}_${item.file.name}${count > 1 ? ` and ${count - 1} more in one request` : ""}`),
           steps,
           options.signal,
+          (i, total, r) => s.logger.stepDone(i, total, `${r.direction === "up" ? "applied" : "reverted"} ${r.version}_${r.name}${r.outcome.startsWith("already") ? " (by another runner)" : ""}`, r.durationMs),
         );
       }
     } catch (e) {

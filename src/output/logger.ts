@@ -4,6 +4,7 @@
  * an ISO timestamp and a level, which is what journald, cron mail and CI logs want.
  */
 import process from "node:process";
+import { performance } from "node:perf_hooks";
 import { redactSecrets } from "./redact.ts";
 
 export type Level = "debug" | "info" | "warn" | "error";
@@ -54,16 +55,63 @@ export class Logger {
     this.emit("info", total > 1 ? `[${step}/${total}] ${message}` : message);
   }
 
+  /**
+   * A migration starts. Elsewhere a log line; on a TTY a live line that shows the time running
+   * and is replaced by the stepDone line.
+   */
+  stepStarted(step: number, total: number, message: string): void {
+    if (this.quiet) return;
+    this.runStartedAt ??= performance.now();
+    const text = `${counter(step, total)}${message}`;
+    if (!this.tty) return this.emit("info", text);
+    this.clearLive();
+    const started = performance.now();
+    const draw = () => this.write(`\r\x1b[K${redactSecrets(text)} … ${seconds(performance.now() - started)}`);
+    this.live = { draw, timer: setInterval(draw, 250) };
+    this.live.timer.unref?.();
+    draw();
+  }
+
+  /** A migration committed: one line each, with its own time and the run's elapsed time. */
+  stepDone(step: number, total: number, message: string, durationMs: number): void {
+    if (this.quiet) return;
+    this.clearLive();
+    const elapsed = this.runStartedAt === undefined ? "" : `, ${seconds(performance.now() - this.runStartedAt)} elapsed`;
+    this.emit("info", `${counter(step, total)}${message} in ${Math.round(durationMs)} ms${elapsed}`);
+  }
+
+  private live: { draw: () => void; timer: ReturnType<typeof setInterval> } | undefined;
+  private runStartedAt: number | undefined;
+
+  private clearLive(): void {
+    if (!this.live) return;
+    clearInterval(this.live.timer);
+    this.live = undefined;
+    this.write("\r\x1b[K");
+  }
+
   private emit(level: Level, message: string): void {
     const text = redactSecrets(message);
     if (this.tty) {
+      // A live progress line is cleared for the message and drawn again below it.
+      const live = this.live;
+      if (live) this.write("\r\x1b[K");
       const label = level === "info" ? "" : `${level}: `;
       const line = this.color ? `${colors[level]}${label}${RESET}${text}` : `${label}${text}`;
       this.write(line + "\n");
+      live?.draw();
     } else {
       this.write(`${new Date().toISOString()} ${level.padEnd(5)} ${text}\n`);
     }
   }
+}
+
+function counter(step: number, total: number): string {
+  return total > 1 ? `[${step}/${total}] ` : "";
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
 }
 
 export function noColor(): boolean {

@@ -435,25 +435,30 @@ export class Engine {
    */
   async runSteps(
     items: PlannedRun[],
-    onStep?: (index: number, total: number, item: PlannedRun) => void,
+    /** Before a migration starts; `count` > 1 when it starts a group that travels in one request. */
+    onStep?: (index: number, total: number, item: PlannedRun, count: number) => void,
     /** Results are appended here as they complete, so a failure leaves the completed ones. */
     results: StepResult[] = [],
     signal?: AbortSignal,
+    /** After each migration committed (a group's members one by one, from its results). */
+    onDone?: (index: number, total: number, result: StepResult) => void,
   ): Promise<StepResult[]> {
     let i = 0;
     const runOne = async (item: PlannedRun) => {
-      onStep?.(i + 1, items.length, item);
-      results.push(item.direction === "up" ? await this.up(item.file) : await this.down(item.file));
+      onStep?.(i + 1, items.length, item, 1);
+      const result = item.direction === "up" ? await this.up(item.file) : await this.down(item.file);
+      results.push(result);
       i++;
+      onDone?.(i, items.length, result);
     };
     while (i < items.length) {
       checkAborted(signal);
       const group = await this.groupFrom(items, i);
       if (group.length > 1) {
-        onStep?.(i + 1, items.length, items[i]!);
+        onStep?.(i + 1, items.length, items[i]!, group.length);
         const done = await this.runGroup(group);
         results.push(...done);
-        i += done.length;
+        for (const result of done) onDone?.(++i, items.length, result);
         // A failed member stops the group; the loop runs it alone, which reports the exact
         // statement (or succeeds, if the failure was passing).
         if (done.length < group.length) {
