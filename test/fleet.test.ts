@@ -10,7 +10,7 @@ import net from "node:net";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { createClient, type Client } from "@libsql/client";
-import { fleetStatus, fleetUp, type FleetRunResult } from "../src/commands/fleet.ts";
+import { fleetDown, fleetStatus, fleetUp, type FleetRunResult } from "../src/commands/fleet.ts";
 import { parseTargets, loadTargets } from "../src/fleet/targets.ts";
 import { runPool } from "../src/fleet/pool.ts";
 import { FleetProgress } from "../src/fleet/progress.ts";
@@ -175,6 +175,20 @@ test("fleet up on local files: a failing tenant is reported with file, line and 
   await a.execute("UPDATE strata_migrations SET checksum = 'edited' WHERE version = '002'");
   const drift = await fleetUp({ targets: path.join(dir, "targets.txt"), dir: mdir, maxFailures: 100 });
   assert.deepEqual([drift.targets[0]!.outcome, drift.targets[0]!.error?.kind, drift.targets[0]!.from, drift.targets[0]!.to], ["failed", "state", "003", "003"]);
+});
+
+test("fleet down: --to REV on every database, then one step by default", async (t) => {
+  const dir = tempDir(t);
+  const mdir = migrationsDir(t);
+  const targets = path.join(dir, "targets.txt");
+  fs.writeFileSync(targets, "a.db\nb.db\n");
+  await fleetUp({ targets, dir: mdir });
+  const to = await fleetDown({ targets, dir: mdir, to: "001" });
+  assert.deepEqual(to.targets.map((x) => [x.outcome, x.from, x.to, x.versions]), [["migrated", "003", "001", ["003", "002"]], ["migrated", "003", "001", ["003", "002"]]]);
+  assert.equal((await fleetDown({ targets, dir: mdir, to: "001" })).counts["at-goal"], 2, "a rerun finds them there");
+  const step = await fleetDown({ targets, dir: mdir });
+  assert.deepEqual(step.targets.map((x) => [x.from, x.to]), [["001", null], ["001", null]]);
+  assert.equal((await fleetStatus({ targets, dir: mdir })).versions[0]!.version, null);
 });
 
 test("fleet: bad input touches no database — broken migration, --to naming nothing, bad flags", async (t) => {
