@@ -28,6 +28,8 @@ export type ErrorClass =
   | "open"
   | "not-a-database"
   | "read-only"
+  /** The local database file was deleted, moved or replaced while open (SQLITE_READONLY_DBMOVED). */
+  | "moved"
   /** The statement itself failed (syntax, constraint, no such table, refused by the server…). */
   | "statement"
   /** Anything without a structured field we know: a bug, or a TS migration's own error. */
@@ -81,6 +83,8 @@ const TRANSPORT_CODES = new Set(["HRANA_WEBSOCKET_ERROR", "HRANA_CLOSED_ERROR", 
 const ROLLED_BACK_CODES = new Set(["TRANSACTION_TIMEOUT", "STREAM_EXPIRED", "TRANSACTION_CLOSED"]);
 /** SQLite primary result codes (rawCode & 0xff). */
 const SQLITE = { BUSY: 5, LOCKED: 6, READONLY: 8, CANTOPEN: 14, NOTADB: 26 } as const;
+/** Extended code: the file under an open connection was unlinked or renamed over. */
+const SQLITE_READONLY_DBMOVED = 8 | (4 << 8);
 
 export function classifyError(e: unknown): Classified {
   const c = classifyFields(fieldsOf(e));
@@ -111,6 +115,7 @@ function classifyFields(f: Fields): Omit<Classified, "retryable"> {
   if (primary === SQLITE.BUSY || primary === SQLITE.LOCKED || code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") return { class: "busy", ...base };
   if (primary === SQLITE.NOTADB || code === "SQLITE_NOTADB") return { class: "not-a-database", ...base };
   if (primary === SQLITE.CANTOPEN || code === "SQLITE_CANTOPEN") return { class: "open", ...base };
+  if (f.rawCodes.includes(SQLITE_READONLY_DBMOVED)) return { class: "moved", ...base };
   if (primary === SQLITE.READONLY || code === "SQLITE_READONLY") return { class: "read-only", ...base };
   if (code && /^(SQLITE_|SQL_)/.test(code)) return { class: "statement", ...base };
   if (code === "URL_INVALID" || f.codes.includes("URL_INVALID") || f.codes.includes("URL_SCHEME_NOT_SUPPORTED")) return { class: "open", ...base };
@@ -170,6 +175,12 @@ export function describeDbError(e: unknown, displayUrl: string): StrataError {
       return make("unreachable", `${displayUrl} is not an SQLite database`, "check --url: the file exists but is not an SQLite database");
     case "open":
       return make("unreachable", `cannot open ${displayUrl}: ${firstLine(sqliteMessage(e))}`, "check the path and permissions");
+    case "moved":
+      return make(
+        "unreachable",
+        `the database file of ${displayUrl} was deleted, moved or replaced while strata was running; SQLite refused to write to the old one`,
+        "something else touched the file during the run (a restore, a deploy script, a cleanup job?); check what is at that path now with `strata status` before running again",
+      );
     case "read-only":
       return make("failure", `${displayUrl} is read-only: ${sqliteMessage(e)}`, "check file and directory permissions (SQLite also writes a journal next to the file)");
     case "busy":

@@ -647,7 +647,8 @@ export class Engine {
       const c = classifyError(e).class;
       // The server ended the transaction under it (sqld's lock-hold / idle limits): a bounded re-run may succeed.
       if (c === "rolled-back") throw e;
-      if (c === "auth" || c === "tls" || c === "transport" || c === "timeout") throw describeDbError(e, this.db.displayUrl);
+      // Causes that are not the migration's: name them, never "fix the migration".
+      if (c === "auth" || c === "tls" || c === "transport" || c === "timeout" || c === "moved" || c === "read-only") throw describeDbError(e, this.db.displayUrl);
       throw tsError(e, step.file, direction, false);
     }
   }
