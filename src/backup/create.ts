@@ -171,9 +171,10 @@ async function createDump(options: CreateBackupOptions, label: string): Promise<
     let result;
     let version: string | null;
     try {
-      tx = await readTransaction(client, options.logger, display);
+      const opened = await readTransaction(client, options.table, options.logger, display);
+      tx = opened?.tx;
       const ex: Executor = tx ?? client;
-      version = await readVersion(ex, options.table);
+      version = await readVersion(ex, options.table, opened?.versionTable);
       options.logger.info(`dumping ${display} at version ${version ?? "base"}`);
       result = await writeDumpFile(ex, tmp, {
         header: [
@@ -216,14 +217,15 @@ async function createDump(options: CreateBackupOptions, label: string): Promise<
  * READONLY (libSQL); servers without it get BEGIN DEFERRED; without transactions at all, the dump
  * is taken statement by statement (and may mix states if the database is written meanwhile).
  */
-async function readTransaction(client: Client, logger: Logger, display: string): Promise<Transaction | undefined> {
+async function readTransaction(client: Client, table: string, logger: Logger, display: string): Promise<{ tx: Transaction; versionTable: boolean } | undefined> {
   let last: unknown;
   for (const mode of ["read", "deferred"] as const) {
     let tx: Transaction | undefined;
     try {
       tx = await client.transaction(mode);
-      await tx.execute("SELECT count(*) FROM sqlite_master"); // BEGIN is sent with the first statement
-      return tx;
+      // BEGIN is sent with the first statement, which also tells whether the version table exists.
+      const rs = await tx.execute({ sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", args: [table] });
+      return { tx, versionTable: Number(rs.rows[0]![0]) > 0 };
     } catch (e) {
       tx?.close();
       last = e;

@@ -4,7 +4,6 @@
  */
 import type { Client, ResultSet, Transaction } from "@libsql/client";
 import { createDbClient } from "../db/connection.ts";
-import { messageOf } from "../errors.ts";
 import { quoteIdent } from "./sql-literal.ts";
 
 /** A client or a transaction: `batch` sends its statements in one request (one transaction). */
@@ -26,28 +25,26 @@ export function fileUrl(file: string): string {
   return "file:" + file;
 }
 
-export function isNoSuchTable(e: unknown): boolean {
-  return /no such table/i.test(messageOf(e));
+/** Whether a table of that name exists (SQLite's "no such table" has no code of its own). */
+export async function tableExists(ex: Executor, name: string): Promise<boolean> {
+  return (await ex.execute({ sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", args: [name] })).rows.length > 0;
 }
 
 /**
  * The migration version a database is at: the newest version recorded in strata's table
  * (applied or failed midway, as `strata current` counts them); null at base or without the table.
+ * `exists`: whether the table exists, when the caller already knows (saves a request).
  */
-export async function readVersion(ex: Executor, table: string): Promise<string | null> {
-  try {
-    const rs = await ex.execute(`SELECT version FROM ${quoteIdent(table)}`);
-    let best: string | null = null;
-    for (const r of rs.rows) {
-      const v = String(r.version);
-      if (!/^\d+$/.test(v)) continue;
-      if (best === null || BigInt(v) > BigInt(best)) best = v;
-    }
-    return best;
-  } catch (e) {
-    if (isNoSuchTable(e)) return null;
-    throw e;
+export async function readVersion(ex: Executor, table: string, exists?: boolean): Promise<string | null> {
+  if (!(exists ?? (await tableExists(ex, table)))) return null;
+  const rs = await ex.execute(`SELECT version FROM ${quoteIdent(table)}`);
+  let best: string | null = null;
+  for (const r of rs.rows) {
+    const v = String(r.version);
+    if (!/^\d+$/.test(v)) continue;
+    if (best === null || BigInt(v) > BigInt(best)) best = v;
   }
+  return best;
 }
 
 export interface SchemaObject {

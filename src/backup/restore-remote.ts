@@ -47,7 +47,7 @@ export async function restoreRemote(ctx: RestoreContext): Promise<RestoreOutcome
     let targetVersion: string | null;
     try {
       objects = await schemaObjects(client);
-      targetVersion = await readVersion(client, ctx.table);
+      targetVersion = await readVersion(client, ctx.table, objects.some((o) => o.type === "table" && o.name.toLowerCase() === ctx.table.toLowerCase()));
     } catch (e) {
       throw describeDbError(e, display);
     }
@@ -74,7 +74,8 @@ export async function restoreRemote(ctx: RestoreContext): Promise<RestoreOutcome
       : await replayAtomically(client, drops, statements(), display, manifest.tables, lock, logger);
     const mismatches = countMismatches(manifest.tables, tables, [lock]);
     if (mismatches.length > 0) throw new StrataError("failure", `after the restore ${display} does not hold the backup's rows: ${mismatches.slice(0, 5).join("; ")}`);
-    return { database: display, version: await readVersion(client, ctx.table), safetyBackup: safety, tables, rows: sum(tables) };
+    const hasTable = Object.keys(tables).some((t) => t.toLowerCase() === ctx.table.toLowerCase());
+    return { database: display, version: await readVersion(client, ctx.table, hasTable), safetyBackup: safety, tables, rows: sum(tables) };
   } catch (e) {
     const err = e instanceof StrataError ? e : describeDbError(e, display);
     if (safety !== null) err.details = { ...err.details, safetyBackup: safety };

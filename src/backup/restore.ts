@@ -17,7 +17,7 @@ import { redactUrl } from "../output/redact.ts";
 import { sleep } from "../runtime/migrator.ts";
 import { buildInfo } from "../build-info.ts";
 import { createBackup, verifySnapshot, type Checked } from "./create.ts";
-import { countMismatches, countRows, dataTables, fileUrl, lockTableOf, openClient, readVersion, schemaObjects } from "./db.ts";
+import { countMismatches, countRows, dataTables, fileUrl, lockTableOf, openClient, readVersion, schemaObjects, tableExists } from "./db.ts";
 import { FILE_MODE, copyHashed, diskFullError, fsyncDir, fsyncFile, hashFile, isDiskFull, removeDbFiles, removeQuietly, tempPathFor, type Digest } from "./files.ts";
 import { writeManifest, type Manifest } from "./manifest.ts";
 import { backupBaseName, databaseLabel, utcStamp } from "./naming.ts";
@@ -204,11 +204,7 @@ async function inspectLocal(file: string, table: string): Promise<LocalInfo> {
 async function prepareReplacement(tmp: string, lockTable: string, journalMode: string | null): Promise<void> {
   const client = openClient(fileUrl(tmp), { intMode: "number" });
   try {
-    try {
-      await client.execute(`DELETE FROM ${quoteIdent(lockTable)}`);
-    } catch (e) {
-      if (!/no such table/i.test(messageOf(e))) throw e;
-    }
+    if (await tableExists(client, lockTable)) await client.execute(`DELETE FROM ${quoteIdent(lockTable)}`);
     if (journalMode?.toLowerCase() === "wal") await client.execute("PRAGMA journal_mode=WAL");
   } finally {
     client.close();
