@@ -524,6 +524,10 @@ describe("issue 19: in place where SQLite allows it", () => {
     await applyMigration(db, migration.upStatements);
     assert.equal((await db.execute("SELECT n FROM t")).rows[0]!.n, 1.5);
     db.close();
+    for (const [dflt, inPlace] of [["15e-1", false], ["-1.5", false], ["2.0", true], ["'1.5'", true]] as const) {
+      const diff = await diffOf(before, `CREATE TABLE t (id INTEGER PRIMARY KEY, n NUMERIC NOT NULL DEFAULT ${dflt} CHECK (n <> 0));`);
+      assert.equal(diff.tables[0]!.ops[0]!.kind, inPlace ? "addColumn" : "rebuildTable", dflt);
+    }
   });
 
   test("libSQL's ALTER COLUMN only for plain definitions: a type with a comma is rebuilt instead", async () => {

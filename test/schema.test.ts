@@ -8,7 +8,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { up, down } from "../src/commands/migrate.ts";
 import { status } from "../src/commands/inspect.ts";
-import { autogenerate, check, initFromDb, schemaDump } from "../src/commands/schema.ts";
+import { autogenerate, check, declaredSchema, initFromDb, rehearseMigration, schemaDump } from "../src/commands/schema.ts";
+import { discoverMigrations } from "../src/script/discover.ts";
 import { StrataError } from "../src/errors.ts";
 import { copyCalendar, json, openDb, ROOT, strata, tempDir, userSchema, writeFiles } from "./support/cli.ts";
 import { remote } from "./support/remote.ts";
@@ -105,6 +106,21 @@ test("autogenerate and check refuse a foreign key to the implicit rowid (SQLite 
   assert.equal(fs.readdirSync(c.mdir).filter((f) => f.includes("rooms")).length, 0);
   await up(c.opts);
   await assert.rejects(check(c.opts), /implicit rowid/);
+});
+
+test("the rehearsal refuses a migration that fails or lands elsewhere, naming the step and the line", async (t) => {
+  const c = calendar(t);
+  const files = discoverMigrations(c.mdir);
+  const to = await declaredSchema(c.schema, "strata_migrations");
+  const fails = { up: "-- first line\nALTER TABLE bookings ADD COLUMN room TEXT;\nALTER TABLE nosuch ADD COLUMN x TEXT;\n", down: "" };
+  await assert.rejects(rehearseMigration(files, "strata_migrations", fails, to), (e: unknown) => {
+    assert.ok(e instanceof StrataError);
+    assert.match(e.message, /^the generated up migration fails \(line 3\): .*no such table: nosuch/);
+    return true;
+  });
+  const elsewhere = { up: "ALTER TABLE bookings ADD COLUMN room TEXT;\n", down: "ALTER TABLE bookings DROP COLUMN room;\n" };
+  await assert.rejects(rehearseMigration(files, "strata_migrations", elsewhere, to), /the generated up migration does not reach schema\.sql: drop column "bookings"\."room"/);
+  await rehearseMigration(files, "strata_migrations", { up: "SELECT 1;\n", down: "SELECT 1;\n" }, to);
 });
 
 test("autogenerate: renames are never guessed; the drop + add carries the RENAME COLUMN hint", async (t) => {

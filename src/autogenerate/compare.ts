@@ -286,12 +286,18 @@ export function addColumnBlocker(c: Column): string | null {
   if (c.notNull && c.generated === null && nullDefault) return "NOT NULL needs a non-NULL default";
   if (c.references !== null && !nullDefault) return "a REFERENCES column must default to NULL";
   // Measured on libSQL 3.45.1: the CHECK pass over existing rows reads such a default as NULL.
-  if (c.notNull && c.checks.length > 0 && dflt !== null && /^[+-]?\d*\.\d/.test(dflt.trim())) {
+  if (c.notNull && c.checks.length > 0 && dflt !== null && isFractional(dflt)) {
     return "libSQL (SQLite 3.45) reports a false NOT NULL failure for an added NOT NULL column with a CHECK and a REAL default";
   }
   return null;
 }
 
+
+/** A numeric literal whose value is not an integer (1.5, -1.5, 15e-1; not 2.0 or '1.5'). */
+function isFractional(dflt: string): boolean {
+  const text = dflt.trim().replace(/^\+/, "");
+  return /^-?[0-9.]/.test(text) && Number.isFinite(Number(text)) && !Number.isInteger(Number(text));
+}
 
 /** Why SQLite's ALTER TABLE DROP COLUMN cannot drop this column, or null. */
 export function dropColumnBlocker(c: Column, table: Table, from: Schema, to: Schema): string | null {

@@ -161,12 +161,17 @@ async function rowCountsOf(url: string | undefined, authToken: string | undefine
   }
 }
 
+/** `rehearse` on a fresh scratch head: for checking a hand-edited or generated pair. */
+export async function rehearseMigration(files: MigrationFile[], table: string, m: Pick<Migration, "up" | "down">, to: Schema, compare: CompareOptions = {}): Promise<void> {
+  await withHead(files, table, (head) => rehearse(head, m, to, table, compare));
+}
+
 /**
  * Runs the generated files through the engine on the scratch head database
  * before anything is written: `up` must reach schema.sql and `down` must come
  * back to head. A migration that would fail (or land elsewhere) is refused.
  */
-async function rehearse(head: ScratchHead, m: Migration, to: Schema, table: string, compare: CompareOptions): Promise<void> {
+async function rehearse(head: ScratchHead, m: Pick<Migration, "up" | "down">, to: Schema, table: string, compare: CompareOptions): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-rehearse-"));
   try {
     fs.writeFileSync(path.join(dir, "99999999999999999999_generated.up.sql"), m.up);
