@@ -6,7 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import type { Client } from "@libsql/client";
+import { createClient, type Client } from "@libsql/client";
 import { backup } from "../src/commands/backup.ts";
 import { restore } from "../src/commands/restore.ts";
 import { up } from "../src/commands/migrate.ts";
@@ -141,4 +141,26 @@ test("remote restore of a backup that holds foreign-key violations: replayed in 
   await restore({ url: target.url, authToken: target.token, file: b.path, yes: true, out, logger: new Logger({ tty: false, color: false, write: (s) => lines.push(s) }) });
   assert.match(lines.join(""), /holds foreign-key violations.*not all-or-nothing/);
   assert.deepEqual(await contents(target.client), await contents(src.client));
+});
+
+test("a local snapshot restores into a remote database exactly", { skip: NO_SQLD }, async (t) => {
+  const dir = tempDir(t);
+  const db = path.join(dir, "app.db");
+  const out = path.join(dir, "backups");
+  const local = createClient({ url: "file:" + db, intMode: "bigint" });
+  t.after(() => local.close());
+  await local.batch([
+    "CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, r REAL, b BLOB, big INTEGER)",
+    "CREATE TABLE w (k TEXT, n INTEGER, PRIMARY KEY (k, n)) WITHOUT ROWID",
+    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300) INSERT INTO a (r, b, big) SELECT i / 3.0, randomblob(16), 9007199254740993 + i FROM c",
+    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300) INSERT INTO w SELECT 'k' || (i % 7), i FROM c",
+    "CREATE INDEX ix_a_r ON a (r)",
+  ], "write");
+  const b = await backup({ url: db, out });
+  assert.equal(b.kind, "snapshot");
+  const target = await proxied(t);
+  await restore({ url: target.url, authToken: target.token, file: b.path, yes: true, out });
+  const remote = createClient({ url: target.url, authToken: target.token, intMode: "bigint" }); // 64-bit values exact
+  t.after(() => remote.close());
+  assert.deepEqual(await contents(remote), await contents(local));
 });
