@@ -246,3 +246,19 @@ test("every retry is bounded: 5xx, and answers lost in every loop of one run, st
   assert.ok(proxy.stats.requests <= 12, `${proxy.stats.requests} requests`);
   assert.deepEqual(await versionsOnServer(r), [], "nothing was applied");
 });
+
+test("locally too, a migration error naming transport words is a failure with file and line, exit 1", async (t) => {
+  const root = tempDir(t);
+  const dir = path.join(root, "migrations");
+  writeFiles(dir, {
+    "001_t.up.sql": "CREATE TABLE t (timeout INTEGER);\n",
+    "001_t.down.sql": "DROP TABLE t;\n",
+    "002_dup.up.sql": "-- network timeout ECONNREFUSED 401\nALTER TABLE t ADD COLUMN timeout INTEGER;\n",
+    "002_dup.down.sql": "SELECT 1;\n",
+  });
+  const cli = await strata(["up", "--url", path.join(root, "app.db"), "--dir", dir]);
+  assert.equal(cli.code, 1, cli.stderr);
+  assert.match(cli.stderr, /002_dup\.up\.sql:2/);
+  assert.match(cli.stderr, /duplicate column name: timeout/);
+  assert.doesNotMatch(cli.stderr, /cannot reach/);
+});

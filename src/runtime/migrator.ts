@@ -21,7 +21,7 @@ import { guardEnd, guardForeignKeys, guardStart, guardVersionRow, inlineStatemen
 import { enforcementError, explainFailure, RoledStatements, StageError, statementError, tsError, type Role } from "./failure.ts";
 import { Store, toAppliedRow, toLockRow, type AppliedRow, type Identity, type LockRow, type LogEntry } from "./store.ts";
 import { buildInfo } from "../build-info.ts";
-import { confirmSteps, type VersionRows } from "./readback.ts";
+import { confirmSteps, versionRowsOf, type VersionRows } from "./readback.ts";
 
 export interface EngineOptions {
   db: Database;
@@ -308,7 +308,7 @@ export class Engine {
     let rows: VersionRows;
     try {
       const rs = await this.retryRead(() => this.db.client.batch(stmts, "write"));
-      rows = new Map(versions.length > 0 ? rs[0]!.rows.map((r) => [String(r.version), r.applied_by === null ? null : String(r.applied_by)]) : []);
+      rows = versionRowsOf(versions.length > 0 ? rs[0]!.rows : []);
     } catch (e) {
       const err = describeDbError(e, this.db.displayUrl);
       throw new StrataError(err.kind === "lock" ? "lock" : "unreachable", `could not read back the version rows of this run: ${err.message}`, {
@@ -689,8 +689,12 @@ export class Engine {
       const why = explainFailure(e, role, { file, direction, step, remote: this.db.remote, describe: (x) => describeDbError(x, this.db.displayUrl) });
       const label = `${file.version}_${file.name} (${direction})`;
       switch (why.kind) {
-        case "concurrent":
-          return done(direction === "up" ? "already-applied" : "already-reverted");
+        case "concurrent": {
+          // Said only when the row shows it: written by another runner (up), or gone (down).
+          const rs = await this.retryRead(() => this.db.client.execute(this.store.selectVersionRows([file.version])));
+          const [confirmed] = confirmSteps([done(direction === "up" ? "already-applied" : "already-reverted")], versionRowsOf(rs.rows), this.me.holder);
+          return confirmed!;
+        }
         case "enforcement-on":
           throw enforcementError(this.db.displayUrl);
         case "foreign-keys":

@@ -4,11 +4,17 @@
  * replica forwards it to the primary and sees its own writes), and each step's claim is checked
  * against them here. Pure: no I/O.
  */
+import type { Row } from "@libsql/client";
 import { StrataError } from "../errors.ts";
 import type { StepResult } from "./migrator.ts";
 
 /** version → the runner that wrote its row (null: an older strata wrote it); absent: no row. */
 export type VersionRows = Map<string, string | null>;
+
+/** The rows of Store.selectVersionRows as VersionRows. */
+export function versionRowsOf(rows: Row[]): VersionRows {
+  return new Map(rows.map((r) => [String(r.version), r.applied_by === null ? null : String(r.applied_by)]));
+}
 
 /**
  * The steps as the database confirms them. The last step of each version decides (a redo goes
