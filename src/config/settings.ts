@@ -9,7 +9,7 @@ import process from "node:process";
 import { parse as parseToml } from "smol-toml";
 import { StrataError, messageOf } from "../errors.ts";
 import { parseDuration } from "./duration.ts";
-import { registerSecret } from "../output/redact.ts";
+import { registerSecret, registerUrlSecrets } from "../output/redact.ts";
 
 /** Values given on the command line; undefined = not given. */
 export interface FlagValues {
@@ -229,8 +229,9 @@ export function resolveSettings(flags: FlagValues, options: ResolveOptions = {})
 
   const authToken = resolveAuthToken(flags, env, config, configDir, cwd, sources);
   registerSecret(authToken);
+  registerUrlSecrets(url.value); // before anything can print it (a malformed URL's error, say)
   const normalized = url.value === undefined ? undefined : normalizeUrl(url.value, url.base);
-  if (normalized) registerSecret(new URL(normalized, "file:/").searchParams.get("authToken") ?? undefined);
+  registerUrlSecrets(normalized);
 
   return {
     url: normalized,

@@ -7,7 +7,7 @@ import path from "node:path";
 import { createClient, type Client, type Config, type Transaction } from "@libsql/client";
 import { StrataError, messageOf } from "../errors.ts";
 import { isRemoteUrl } from "../config/settings.ts";
-import { redactUrl } from "../output/redact.ts";
+import { redactUrl, registerUrlSecrets } from "../output/redact.ts";
 import { classifyError, describeDbError } from "./errors.ts";
 import { resolveLocalhostSubdomains } from "./localhost.ts";
 
@@ -117,6 +117,7 @@ export interface ClientOptions {
  * connection (pragmas hold for the run); remote URLs get a per-request timeout.
  */
 export function createDbClient(url: string, options: ClientOptions = {}): Client {
+  registerUrlSecrets(url); // every URL strata connects to: its password is a secret from now on
   const config: Config = { url, intMode: options.intMode ?? "number" };
   if (options.authToken) config.authToken = options.authToken;
   if (isRemoteUrl(url)) {

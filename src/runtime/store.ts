@@ -6,6 +6,7 @@
  */
 import type { InStatement, Row } from "@libsql/client";
 import { guardTableSql } from "./guard.ts";
+import { redactSecrets } from "../output/redact.ts";
 
 export type MigrationState = "applied" | "started";
 
@@ -226,7 +227,7 @@ VALUES (${NOW}, ?, ?, ?, ?, ?, ?, ?, ?)`,
         JSON.stringify(entry.versions),
         entry.result,
         Math.round(entry.durationMs),
-        entry.message ?? null,
+        entry.message === undefined ? null : redactSecrets(entry.message), // the audit row is output too
       ],
     };
   }
