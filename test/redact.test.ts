@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { redactSecrets, redactUrl } from "../src/output/redact.ts";
 import { strata, tempDir, writeFiles } from "./support/cli.ts";
+import { rng as prng } from "./fixtures/property/generator.ts";
 import { NO_SQLD, freePort, startSqld, type Sqld } from "./support/sqld.ts";
 
 test("redactUrl: userinfo ends at the last @ of the authority; percent-encoded passwords; token parameters", () => {
@@ -21,18 +22,6 @@ test("redactUrl: userinfo ends at the last @ of the authority; percent-encoded p
   // A URL inside compact JSON is redacted without swallowing the next field.
   assert.equal(redactSecrets(`{"a":"http://host","b":"c@d"}`), `{"a":"http://host","b":"c@d"}`);
 });
-
-/** A small deterministic PRNG: a failure names its seed, and the seed reproduces it. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = ["@", ":", "%40", "é", "密码", "😀", "!", "$", "&", "'", "(", "*", "+", ",", ";", "=", "~", "-", "_", "."];
 const LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -73,6 +62,7 @@ before(async () => {
 after(() => server?.stop());
 
 test("property: random URL passwords appear in no output (stdout, stderr, --json, audit rows, backup manifest, dump header, errors)", { skip: NO_SQLD }, async (t) => {
+  // A failure names its seed; REDACT_SEED=N reproduces it.
   const seed = Number(process.env.REDACT_SEED ?? Date.now() % 100_000);
   const rand = prng(seed);
   const closedPort = await freePort();
