@@ -134,15 +134,18 @@ for (const transport of TRANSPORTS) {
   });
 }
 
+/** 002 fails (duplicate column "timeout") under a comment naming every transport word. */
+const KEYWORD_MIGRATIONS = {
+  "001_t.up.sql": "CREATE TABLE t (timeout INTEGER);\n",
+  "001_t.down.sql": "DROP TABLE t;\n",
+  "002_dup.up.sql": "-- network timeout ECONNREFUSED 401 SERVER_ERROR\nALTER TABLE t ADD COLUMN timeout INTEGER;\n",
+  "002_dup.down.sql": "SELECT 1;\n",
+};
+
 test("a migration error whose text names every transport word is a migration failure, sent once", { skip: NO_SQLD }, async (t) => {
   const r = await remote(t, { proxy: true });
   const dir = path.join(tempDir(t), "migrations");
-  writeFiles(dir, {
-    "001_t.up.sql": "CREATE TABLE t (timeout INTEGER);\n",
-    "001_t.down.sql": "DROP TABLE t;\n",
-    "002_dup.up.sql": "-- network timeout ECONNREFUSED 401 SERVER_ERROR\nALTER TABLE t ADD COLUMN timeout INTEGER;\n",
-    "002_dup.down.sql": "SELECT 1;\n",
-  });
+  writeFiles(dir, KEYWORD_MIGRATIONS);
   const opts = { url: r.url, authToken: r.token, dir };
   await up({ ...opts, to: "001" });
   r.proxy!.resetStats();
@@ -250,12 +253,7 @@ test("every retry is bounded: 5xx, and answers lost in every loop of one run, st
 test("locally too, a migration error naming transport words is a failure with file and line, exit 1", async (t) => {
   const root = tempDir(t);
   const dir = path.join(root, "migrations");
-  writeFiles(dir, {
-    "001_t.up.sql": "CREATE TABLE t (timeout INTEGER);\n",
-    "001_t.down.sql": "DROP TABLE t;\n",
-    "002_dup.up.sql": "-- network timeout ECONNREFUSED 401\nALTER TABLE t ADD COLUMN timeout INTEGER;\n",
-    "002_dup.down.sql": "SELECT 1;\n",
-  });
+  writeFiles(dir, KEYWORD_MIGRATIONS);
   const cli = await strata(["up", "--url", path.join(root, "app.db"), "--dir", dir]);
   assert.equal(cli.code, 1, cli.stderr);
   assert.match(cli.stderr, /002_dup\.up\.sql:2/);
