@@ -88,6 +88,8 @@ test("strict_column_order (strata.toml or --strict-column-order): a column added
   const cols = await db.execute("SELECT name FROM pragma_table_info('bookings')");
   const names = cols.rows.map((r) => String(r.name));
   assert.equal(names.indexOf("room"), names.indexOf("notes") + 1);
+  fs.writeFileSync(toml, "strict_column_order = \"maybe\"\n");
+  await assert.rejects(check({ ...c.opts, config: toml }), /strict_column_order must be true or false, not "maybe"/);
   // Without the option the same schema.sql is also "in sync" — and the flag alone turns it on.
   fs.rmSync(toml);
   const r = await strata(["new", "again", "--autogenerate", "--strict-column-order", "--dir", c.mdir, "--schema", c.schema, "--json"], { cwd: c.dir });
