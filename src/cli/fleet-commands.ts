@@ -55,7 +55,7 @@ function fleetOptions(a: FleetArgValues, logger: Logger, holder: { progress?: Fl
 async function interruptible<T>(logger: Logger, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const stop = (sig: NodeJS.Signals) => {
-    logger.warn(`${sig}: no new database starts; the running ones finish their current migration`);
+    logger.warn(`${sig}: no new database starts; the running ones finish their run`);
     controller.abort();
   };
   process.once("SIGINT", stop);
