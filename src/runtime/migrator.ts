@@ -9,6 +9,7 @@
  * - releasing the lock and writing the audit log is one batch.
  */
 import os from "node:os";
+import path from "node:path";
 import process from "node:process";
 import type { InStatement, ResultSet, Transaction } from "@libsql/client";
 import { StrataError, firstLine, messageOf } from "../errors.ts";
@@ -21,6 +22,7 @@ import { guardEnd, guardForeignKeys, guardStart, guardVersionRow, inlineStatemen
 import { enforcementError, explainFailure, RoledStatements, StageError, statementError, tsError, type Role } from "./failure.ts";
 import { Store, toAppliedRow, toLockRow, type AppliedRow, type Identity, type LockRow, type LogEntry } from "./store.ts";
 import { buildInfo } from "../build-info.ts";
+import { callerHoldsSavepoint, RELEASE_SAVEPOINT, SET_SAVEPOINT, transactionEndedError } from "./ts-runner.ts";
 import { confirmSteps, versionRowsOf, type VersionRows } from "./readback.ts";
 
 export interface EngineOptions {
@@ -676,11 +678,16 @@ export class Engine {
       if (step.kind === "sql") {
         await this.runBatch(b.statements);
       } else {
-        // TS: the guard start, then the function, then everything after it (position 1 on).
-        const finish = b.statements.slice(1);
-        await this.inTransaction([b.statements[0]!], async (tx) => {
+        // TS: the guard start and the savepoint, the function, then the savepoint's release and
+        // everything after the guard start: batch position j ≥ 1 is b's position j.
+        const finish = [RELEASE_SAVEPOINT, ...b.statements.slice(1)];
+        await this.inTransaction([b.statements[0]!, SET_SAVEPOINT], async (tx) => {
+          callerHoldsSavepoint(tx);
           await this.runTs(step, direction, tx);
-          await tx.batch(finish).catch((e) => { throw new StageError(b.roleOf(e, -1), e); });
+          await tx.batch(finish).catch((e) => {
+            if ((e as { statementIndex?: number }).statementIndex === 0) throw transactionEndedError(`${direction}() of ${path.basename(step.file)}`, step.file, e);
+            throw new StageError(b.roleOf(e), e);
+          });
         });
       }
       return done(direction === "up" ? "applied" : "reverted");
@@ -714,8 +721,8 @@ export class Engine {
         }
         case "rolled-back": {
           const cause = why.code === "STREAM_EXPIRED" ? "the server expired the idle stream" : `the server rolled the transaction back (${why.code}: it held the write lock too long while another writer waited)`;
-          this.logger.warn(`${label}: ${cause}; running it again (attempt ${attempt + 1} of ${MAX_RERUNS + 1})`);
           this.checkRerun(label, attempt, firstStarted, cause, e);
+          this.logger.warn(`${label}: ${cause}; running it again (attempt ${attempt + 1} of ${MAX_RERUNS + 1})`);
           return this.runStep(file, direction, step, attempt + 1, firstStarted);
         }
       }

@@ -29,6 +29,18 @@ export interface TsRunOptions {
 
 
 const SAVEPOINT = "strata_migration";
+export const SET_SAVEPOINT = `SAVEPOINT ${SAVEPOINT}`;
+export const RELEASE_SAVEPOINT = `RELEASE ${SAVEPOINT}`;
+
+/**
+ * Marks a transaction whose owner (the engine) sends SET_SAVEPOINT at the end of the batch that
+ * opens it and RELEASE_SAVEPOINT first in the batch that writes the version row, so the check
+ * costs no round trip of its own; runTsMigration then leaves both to it.
+ */
+const CALLER_HOLDS_SAVEPOINT = Symbol("strata.callerHoldsSavepoint");
+export function callerHoldsSavepoint(tx: Transaction): void {
+  Object.defineProperty(tx, CALLER_HOLDS_SAVEPOINT, { value: true });
+}
 
 /**
  * The run's timeout setting, set once per command from its settings: milliseconds for
@@ -74,12 +86,13 @@ export async function runTsMigration(fn: MigrationFn, executor: MigrationExecuto
   const timer = timeoutMs === undefined
     ? setInterval(() => undefined, 1 << 30) // keeps the event loop alive: a hang stays a hang, never a silent exit 0
     : setTimeout(() => fail(timeoutError(what, options.file, timeoutMs)), timeoutMs);
+  const ownSavepoint = options.transaction && (executor as unknown as Record<symbol, unknown>)[CALLER_HOLDS_SAVEPOINT] !== true;
   try {
-    if (options.transaction) await (executor as Transaction).execute(`SAVEPOINT ${SAVEPOINT}`);
+    if (ownSavepoint) await (executor as Transaction).execute(SET_SAVEPOINT);
     await Promise.race([Promise.resolve().then(() => fn(guard.handle)), failed]);
     // A refused call the migration caught and ignored still fails it.
     if (refusal) throw refusal;
-    if (options.transaction) await verifyTransaction(executor as Transaction, what, options.file);
+    if (ownSavepoint) await verifyTransaction(executor as Transaction, what, options.file);
   } catch (e) {
     // Its code may still be running (a timeout, an escape): from now on its late errors are noise.
     installLateErrorSink();
@@ -95,14 +108,19 @@ export async function runTsMigration(fn: MigrationFn, executor: MigrationExecuto
 /** The savepoint set before the migration must still exist: RELEASE fails if the transaction ended. */
 async function verifyTransaction(tx: Transaction, what: string, file: string): Promise<void> {
   try {
-    await tx.execute(`RELEASE ${SAVEPOINT}`);
+    await tx.execute(RELEASE_SAVEPOINT);
   } catch (e) {
-    throw new StrataError("sql", `${what} ended the transaction strata opened for it; its version row was not written`, {
-      file,
-      hint: "remove the transaction control from the migration (strata commits it atomically), or export const transaction = false",
-      cause: e,
-    });
+    throw transactionEndedError(what, file, e);
   }
+}
+
+/** RELEASE_SAVEPOINT failed: the migration ended strata's transaction. `what`: "up() of FILE". */
+export function transactionEndedError(what: string, file: string, cause: unknown): StrataError {
+  return new StrataError("sql", `${what} ended the transaction strata opened for it; its version row was not written`, {
+    file,
+    hint: "remove the transaction control from the migration (strata commits it atomically), or export const transaction = false",
+    cause,
+  });
 }
 
 function timeoutError(what: string, file: string, ms: number): StrataError {
