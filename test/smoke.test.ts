@@ -26,8 +26,9 @@ const runners: Record<string, Runner> = {
 async function scenario(run: Runner, t: Parameters<typeof tempDir>[0]): Promise<void> {
   const dir = tempDir(t);
   const tmp = tempDir(t);
+  // `new` only writes files, so it takes no database URL; every other verb is pointed at app.db.
   const ok = async (args: string[]) => {
-    const r = await run([...args, "--url", "app.db"], dir, tmp);
+    const r = await run(args[0] === "new" ? args : [...args, "--url", "app.db"], dir, tmp);
     assert.equal(r.code, 0, `strata ${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
     return r;
   };
