@@ -74,7 +74,10 @@ const DIAGNOSE_MS = 2000;
 
 async function diagnoseOverHttp(url: string, authToken: string | undefined, e: unknown): Promise<unknown> {
   const c = classifyError(e);
-  if (!/^wss?:/i.test(url) || c.code !== "HRANA_WEBSOCKET_ERROR") return e;
+  // sqld refuses a token over ws either with AUTH_JWT_… or by closing the socket (1006),
+  // whichever comes first: ask over HTTP in both cases, so the error says the same (HTTP 401).
+  const authWithoutStatus = c.class === "auth" && c.status === undefined;
+  if (!/^wss?:/i.test(url) || (c.code !== "HRANA_WEBSOCKET_ERROR" && !authWithoutStatus)) return e;
   const base = new URL(url.replace(/^ws/i, "http"));
   const tls = base.searchParams.get("tls");
   if (tls === "0") base.protocol = "http:";
