@@ -5,7 +5,6 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -13,7 +12,7 @@ export const binaryPath = path.join(repoRoot, "bin", "strata");
 
 /** Everything that ends up in the binary: all of src/, plus the build scripts and package manifests. */
 function buildInputs(): string[] {
-  const files = ["package.json", "package-lock.json", "build.ts", "build.bun.ts"].map((f) => path.join(repoRoot, f));
+  const files = ["package.json", "package-lock.json", "build.ts"].map((f) => path.join(repoRoot, f));
   const walk = (dir: string): void => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
@@ -40,8 +39,8 @@ export function ensureBinary(): string {
   const reason = staleReason();
   if (reason === undefined) return binaryPath;
   console.error(`building bin/strata: ${reason}`);
-  // Same node that runs the tests, with tsx as in `npm run build`, minus npm's own startup.
-  const result = spawnSync(process.execPath, ["--import", "tsx", path.join(repoRoot, "build.ts")], {
+  // What `npm run build` runs, minus npm's own startup.
+  const result = spawnSync(path.join(repoRoot, "node_modules", ".bin", "bun"), [path.join(repoRoot, "build.ts")], {
     cwd: repoRoot,
     encoding: "utf8",
     timeout: 300_000, // a first cross-target run downloads; the host build takes ~1 s
