@@ -6,7 +6,7 @@
  */
 import process from "node:process";
 import { main } from "./cli/run.ts";
-import { tsMigrationCodeRan } from "./runtime/ts-runner.ts";
+import { tsMigrationCodeRan } from "./script/ts-runner.ts";
 
 process.exitCode = await main(process.argv.slice(2));
 // Timers or sockets a TS migration left behind must not keep strata from exiting.

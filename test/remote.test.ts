@@ -79,7 +79,7 @@ test("round trips on sqld at 20 ms latency: status 1, current 1, up of 50 SQL mi
   assert.equal((await r.client.execute("SELECT count(*) AS n FROM strata_migrations")).rows[0]!.n, 50);
   // A TS migration is an interactive transaction: one request per statement, plus lock, begin with
   // the guards and the SAVEPOINT, RELEASE (proof the transaction survived the function,
-  // src/runtime/ts-runner.ts) + checks + version row, commit, the read-back + unlock.
+  // src/script/ts-runner.ts) + checks + version row, commit, the read-back + unlock.
   writeFiles(dir, { "051_data.ts": `export async function up(tx) { for (const v of ["x", "y", "z"]) await tx.execute({ sql: "INSERT INTO t1 (v) VALUES (?)", args: [v] }); }
 export async function down(tx) { await tx.execute("DELETE FROM t1 WHERE v IN ('x', 'y', 'z')"); }` });
   await counted("up of a TS migration of 3 statements", 3 + 5, () => up(opts));

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createClient } from "@libsql/client";
 import { up } from "../src/commands/migrate.ts";
-import { runTsMigration } from "../src/runtime/ts-runner.ts";
+import { runTsMigration } from "../src/script/ts-runner.ts";
 import { StrataError } from "../src/errors.ts";
 import { openDb, rejectsWith, strata, tempDir, writeFiles } from "./support/cli.ts";
 import { NO_SQLD, startSqld, type Sqld } from "./support/sqld.ts";

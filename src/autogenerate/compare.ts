@@ -7,7 +7,7 @@ import { defaultKey, definitionKey, hasExpressionDefault, isNullDefault } from "
 import { identifiersIn, normalizeSql, quoteIdent } from "../ddl/tokenize.ts";
 import { freeName } from "../ddl/rebuild.ts";
 import { compareNames } from "./introspect.ts";
-import { byName, sameName, type Column, type Index, type Schema, type Table, type Trigger } from "./model.ts";
+import { byName, sameName, type Column, type Index, type Schema, type Table, type Trigger } from "../ddl/model.ts";
 
 export type RebuildReasonKind =
   | "type"

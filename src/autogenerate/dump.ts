@@ -3,7 +3,7 @@
 // followed by its INSTEAD OF triggers. Same schema → identical text.
 
 import { compareNames, introspect, type Executor } from "./introspect.ts";
-import { sameName, type Schema } from "./model.ts";
+import { sameName, type Schema } from "../ddl/model.ts";
 
 export async function dumpSchema(db: Executor): Promise<string> {
   return renderSchema(await introspect(db));

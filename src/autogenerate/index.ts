@@ -15,8 +15,8 @@ export type {
   TableConstraintKind,
   Trigger,
   View,
-} from "./model.ts";
-export { byName, sameName } from "./model.ts";
+} from "../ddl/model.ts";
+export { byName, sameName } from "../ddl/model.ts";
 export { compareSchemas, addColumnBlocker, dropColumnBlocker } from "./compare.ts";
 export type { CompareOptions, RebuildReason, RebuildReasonKind, RenameCandidate, SchemaDiff, TableDiff, TableOp, ViewOp } from "./compare.ts";
 export { renderMigration, summarize, commentLines } from "./render.ts";

@@ -5,9 +5,9 @@
 
 import type { Client, Row } from "@libsql/client";
 import { parseCreateIndex, parseCreateTable, type ParsedColumn } from "../ddl/parse.ts";
-import type { Column, ForeignKey, Index, IndexColumn, Schema, Table } from "./model.ts";
+import type { Column, ForeignKey, Index, IndexColumn, Schema, Table } from "../ddl/model.ts";
 
-export type * from "./model.ts";
+export type * from "../ddl/model.ts";
 
 /** Anything that can run one statement: a libSQL Client or Transaction. */
 export type Executor = Pick<Client, "execute">;

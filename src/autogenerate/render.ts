@@ -19,7 +19,7 @@ import { dependentsOf, viewCreationOrder } from "../ddl/dependencies.ts";
 import { rebuildTableSql } from "../ddl/rebuild.ts";
 import { quoteIdent, significantTokens } from "../ddl/tokenize.ts";
 import { compareSchemas, type CompareOptions, type RebuildReason, type SchemaDiff, type TableDiff, type TableOp } from "./compare.ts";
-import { byName, type Schema, type Trigger, type View } from "./model.ts";
+import { byName, type Schema, type Trigger, type View } from "../ddl/model.ts";
 
 export interface Migration {
   up: string;

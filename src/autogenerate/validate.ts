@@ -6,7 +6,7 @@
 // schema could never be migrated; autogenerate and check refuse it up front.
 
 import { quoteIdent } from "../ddl/tokenize.ts";
-import { byName, type Schema } from "./model.ts";
+import { byName, type Schema } from "../ddl/model.ts";
 
 const ROWID_NAMES = new Set(["rowid", "oid", "_rowid_"]);
 

@@ -14,7 +14,7 @@ import { StrataError, messageOf } from "../errors.ts";
 import { localPathOf } from "../db/connection.ts";
 import type { Logger } from "../output/logger.ts";
 import { redactUrl } from "../output/redact.ts";
-import { sleep } from "../runtime/migrator.ts";
+import { sleep } from "../platform/process.ts";
 import { buildInfo } from "../build-info.ts";
 import { createBackup, verifySnapshot, type Checked } from "./create.ts";
 import { countMismatches, countRows, dataTables, fileUrl, lockTableOf, openClient, readVersion, schemaObjects, tableExists } from "./db.ts";

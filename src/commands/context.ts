@@ -9,7 +9,7 @@ import { loadStep } from "../script/load.ts";
 import { silentLogger, type Logger } from "../output/logger.ts";
 import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
 import { Engine } from "../runtime/migrator.ts";
-import { setMigrationTimeout } from "../runtime/ts-runner.ts";
+import { setMigrationTimeout } from "../script/ts-runner.ts";
 
 export interface CommandOptions extends FlagValues {
   logger?: Logger;

@@ -14,12 +14,11 @@
  */
 import { StrataError, ExitCode, messageOf } from "../errors.ts";
 import fs from "node:fs";
-import process from "node:process";
 import { localPathOf } from "../db/connection.ts";
 import { removeDbFiles as removeDatabaseFiles } from "../backup/files.ts";
 import { requireUrl, resolveSettings } from "../config/settings.ts";
 import { parseDuration } from "../config/duration.ts";
-import { silentLogger, type Logger } from "../output/logger.ts";
+import { silentLogger } from "../output/logger.ts";
 import { redactUrl } from "../output/redact.ts";
 import { discoverMigrations } from "../script/discover.ts";
 import { backup } from "./backup.ts";
@@ -27,7 +26,8 @@ import { down, up } from "./migrate.ts";
 import { restore } from "./restore.ts";
 import { rehearse } from "./rehearse.ts";
 import type { CommandOptions } from "./context.ts";
-import { AppProcess, commandText, describeExit, exitStatus, runShell, waitHealthy } from "../backup/process.ts";
+import { AppProcess, commandText, describeExit, exitStatus, runShell, waitHealthy } from "../deploy/app-process.ts";
+import { Interrupts } from "../deploy/interrupts.ts";
 
 export interface DeployOptions extends CommandOptions {
   /** The start command: one element is shell text, several an argv. */
@@ -88,58 +88,6 @@ export interface DeployResult {
   exitCode: number;
   steps: DeployStep[];
   durationMs: number;
-}
-
-/** Signal handling for one deploy: what a SIGINT/SIGTERM means depends on the phase. */
-class Interrupts {
-  readonly controller = new AbortController();
-  received: NodeJS.Signals | null = null;
-  /** Set once the app is healthy: signals go to it. */
-  forwardTo: AppProcess | undefined;
-  phase = "starting";
-  private readonly logger: Logger;
-  private readonly installed: boolean;
-  private readonly handler = (signal: NodeJS.Signals) => this.on(signal);
-
-  constructor(logger: Logger, install: boolean, external: AbortSignal | undefined) {
-    this.logger = logger;
-    this.installed = install;
-    if (install) {
-      process.on("SIGINT", this.handler);
-      process.on("SIGTERM", this.handler);
-    }
-    if (external) {
-      if (external.aborted) this.on("SIGTERM");
-      else external.addEventListener("abort", () => this.on("SIGTERM"), { once: true });
-    }
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  private on(signal: NodeJS.Signals): void {
-    const app = this.forwardTo;
-    if (app?.running) {
-      this.logger.info(`forwarding ${signal} to the app (pid ${app.pid})`);
-      app.signal(signal);
-      return;
-    }
-    if (this.received === null) {
-      this.received = signal;
-      this.logger.warn(`received ${signal}: ${this.phase}`);
-      this.controller.abort();
-    } else {
-      this.logger.warn(`received ${signal} again: still ${this.phase}; strata exits once the database is in a consistent state`);
-    }
-  }
-
-  dispose(): void {
-    if (this.installed) {
-      process.off("SIGINT", this.handler);
-      process.off("SIGTERM", this.handler);
-    }
-  }
 }
 
 export async function deploy(options: DeployOptions): Promise<DeployResult> {

@@ -3,7 +3,7 @@
  */
 import os from "node:os";
 import { StrataError } from "../errors.ts";
-import { processAlive } from "../runtime/migrator.ts";
+import { processAlive } from "../platform/process.ts";
 import type { LockRow } from "../runtime/store.ts";
 import { blockingProblems, currentVersion, reconcile, type Entry, type EntryState } from "../runtime/plan.ts";
 import { withSession, type CommandOptions } from "./context.ts";

@@ -3,7 +3,7 @@
 // shares a table's name counts as a reference. That only costs an extra
 // DROP/CREATE of a view or trigger, never correctness.
 
-import type { Schema, Trigger, View } from "../autogenerate/model.ts";
+import type { Schema, Trigger, View } from "./model.ts";
 import { identifiersIn } from "./tokenize.ts";
 
 export interface Dependents {

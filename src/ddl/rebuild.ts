@@ -9,7 +9,7 @@
 // never the other way round: renaming the *old* table would make SQLite
 // rewrite the children's REFERENCES clauses to point at the doomed copy.
 
-import { byName, sameName, type Column, type Schema, type Table } from "../autogenerate/model.ts";
+import { byName, sameName, type Column, type Schema, type Table } from "./model.ts";
 import { dependentsOf, viewCreationOrder, type Dependents } from "./dependencies.ts";
 import { defaultAsExpression, isNullDefault } from "./default-value.ts";
 import { renameCreateTable } from "./parse.ts";

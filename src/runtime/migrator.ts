@@ -22,8 +22,9 @@ import { guardEnd, guardForeignKeys, guardStart, guardVersionRow, inlineStatemen
 import { enforcementError, explainFailure, RoledStatements, StageError, statementError, tsError, type Role } from "./failure.ts";
 import { Store, toAppliedRow, toLockRow, type AppliedRow, type Identity, type LockRow, type LogEntry } from "./store.ts";
 import { buildInfo } from "../build-info.ts";
-import { callerHoldsSavepoint, RELEASE_SAVEPOINT, SET_SAVEPOINT, transactionEndedError } from "./ts-runner.ts";
+import { callerHoldsSavepoint, RELEASE_SAVEPOINT, SET_SAVEPOINT, transactionEndedError } from "../script/ts-runner.ts";
 import { confirmSteps, versionRowsOf, type VersionRows } from "./readback.ts";
+import { processAlive, sleep } from "../platform/process.ts";
 
 export interface EngineOptions {
   db: Database;
@@ -41,17 +42,8 @@ export interface DbState {
   initialized: boolean;
 }
 
-export type Outcome = "applied" | "reverted" | "already-applied" | "already-reverted";
-
-export interface StepResult {
-  version: string;
-  name: string;
-  direction: Direction;
-  outcome: Outcome;
-  durationMs: number;
-  /** Set when the server's answer was lost and the outcome was learned by re-reading. */
-  recoveredAfterLostResponse?: boolean;
-}
+export type { Outcome, StepResult } from "./results.ts";
+import type { Outcome, StepResult } from "./results.ts";
 
 export interface PlannedRun {
   file: MigrationFile;
@@ -876,19 +868,6 @@ function checkAborted(signal: AbortSignal | undefined): void {
   });
 }
 
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

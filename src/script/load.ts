@@ -10,7 +10,7 @@ import { StrataError, messageOf } from "../errors.ts";
 import { findTransactionControl, splitSql, SqlSyntaxError, type SqlStatement } from "./sql-split.ts";
 import type { MigrationFile } from "./discover.ts";
 import { parseDuration } from "../config/duration.ts";
-import { runTsMigration, type MigrationExecutor, type MigrationFn } from "../runtime/ts-runner.ts";
+import { runTsMigration, type MigrationExecutor, type MigrationFn } from "./ts-runner.ts";
 
 export type Direction = "up" | "down";
 
@@ -52,7 +52,7 @@ export async function loadStep(m: MigrationFile, direction: Direction): Promise<
   const transaction = mod.transaction !== false;
   const ownTimeoutMs = moduleTimeout(mod, m.upPath);
   const options = { file: m.upPath, direction, transaction, ownTimeoutMs };
-  // The engine only ever runs the guarded form (see src/runtime/ts-runner.ts).
+  // The engine only ever runs the guarded form (see src/script/ts-runner.ts).
   const run: MigrationFn = (tx) => runTsMigration(fn as MigrationFn, tx, options);
   return { kind: "ts", file: m.upPath, run, transaction };
 }

@@ -1,6 +1,8 @@
 /**
  * Running a TypeScript migration so that it cannot break the promise strata makes for it: the
- * migration and its version row commit together, or nothing does.
+ * migration and its version row commit together, or nothing does. It lives in script/ because
+ * loading a TS migration wraps it in this guard, so every caller (the engine, lint's scratch
+ * run) can only ever run the guarded form.
  *
  * - It gets a guarded handle: commit/rollback/close and any transaction-control statement
  *   (the same classifier SQL files go through) are refused, naming file:line, before they run.
@@ -13,7 +15,7 @@ import path from "node:path";
 import process from "node:process";
 import type { Client, InStatement, Transaction } from "@libsql/client";
 import { StrataError, messageOf } from "../errors.ts";
-import { transactionControlIn } from "../script/sql-split.ts";
+import { transactionControlIn } from "./sql-split.ts";
 
 export type MigrationExecutor = Transaction | Client;
 export type MigrationFn = (tx: MigrationExecutor) => Promise<void> | void;

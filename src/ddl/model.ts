@@ -1,4 +1,5 @@
-// The schema model produced by introspect() and consumed by compare/render.
+// The schema model: what introspect() reads and compare/render/rebuild work on. It lives in ddl/
+// because the table rebuild and dependency ordering need it and autogenerate/ sits above ddl/.
 // Plain data (arrays, no Maps) so it can be logged or serialized as-is.
 
 export type GeneratedKind = "virtual" | "stored";
