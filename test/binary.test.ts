@@ -195,3 +195,108 @@ describe("bin/strata (compiled binary)", () => {
     assert.deepEqual(await snapshot(ws.db), beforeUp, "the failed up changed the database");
   });
 });
+
+/**
+ * The binary copies libSQL's native module out of itself before dlopen can map it. On servers
+ * with /tmp mounted noexec, a missing TMPDIR or a full one it must fall back to the per-user cache
+ * (~/.cache/strata), and when nothing allows it, exit 4 naming the variable to set — not fail
+ * with "failed to map segment from shared object". Real mounts need root.
+ */
+function mountSkipReason(): string | undefined {
+  if (process.platform !== "linux") return "noexec mounts are a Linux test";
+  if (process.getuid?.() !== 0) return "mounting a noexec tmpfs needs root";
+  const probe = fs.mkdtempSync(path.join(os.tmpdir(), "strata-mount-probe-"));
+  try {
+    const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe], { encoding: "utf8" });
+    if (m.status !== 0) return `cannot mount a tmpfs here: ${(m.stderr || m.error?.message || "").trim()}`;
+    spawnSync("umount", [probe]);
+    return undefined;
+  } finally {
+    fs.rmSync(probe, { recursive: true, force: true });
+  }
+}
+
+describe("bin/strata where TMPDIR does not allow the native module", { skip: mountSkipReason() }, () => {
+  let sandbox = "";
+  const mounts: string[] = [];
+  let strata = "";
+
+  function mount(name: string, options: string): string {
+    const dir = path.join(sandbox, name);
+    fs.mkdirSync(dir);
+    const m = spawnSync("mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir], { encoding: "utf8" });
+    assert.equal(m.status, 0, `mount ${options} ${dir}: ${m.stderr}`);
+    mounts.push(dir);
+    return dir;
+  }
+
+  before(() => {
+    const built = ensureBinary();
+    sandbox = fs.mkdtempSync(path.join(os.tmpdir(), "strata-noexec-test-"));
+    fs.cpSync(path.join(repoRoot, "migrations"), path.join(sandbox, "migrations"), { recursive: true });
+    strata = path.join(sandbox, "strata");
+    fs.copyFileSync(built, strata);
+    fs.chmodSync(strata, 0o755);
+  });
+
+  after(() => {
+    for (const dir of mounts.reverse()) spawnSync("umount", [dir]);
+    if (sandbox) fs.rmSync(sandbox, { recursive: true, force: true });
+  });
+
+  function run(binary: string, tmpdir: string, extraEnv: Record<string, string>, args: string[]): RunResult & { home: string; db: string } {
+    const home = fs.mkdtempSync(path.join(sandbox, "home-"));
+    const db = path.join(home, "app.db");
+    const env = { PATH: "/bin", HOME: home, TMPDIR: tmpdir, ...extraEnv };
+    const all = [...args, "--url", `file:${db}`, "--dir", path.join(sandbox, "migrations")];
+    const r = spawnSync(binary, all, { cwd: home, env, encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+    if (r.error) throw new Error(`strata ${all.join(" ")}: ${r.error.message}`);
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr, home, db };
+  }
+
+  /** up works and the module was placed in ~/.cache/strata. */
+  async function upFallsBackToCache(tmpdir: string): Promise<void> {
+    const r = run(strata, tmpdir, {}, ["up", "--quiet"]);
+    assert.equal(r.code, 0, describeRun(["up"], r));
+    const cached = fs.readdirSync(path.join(r.home, ".cache", "strata"));
+    assert.ok(cached.some((f) => /^libsql-[0-9a-f]{16}\.node$/.test(f)), `no module in ~/.cache/strata: ${cached.join(", ")}`);
+    const rows = await withDb(r.db, async (db) => (await db.execute("SELECT count(*) FROM strata_migrations")).rows[0]![0]);
+    assert.equal(Number(rows), migrationVersions(path.join(sandbox, "migrations")).size);
+  }
+
+  test("TMPDIR on a noexec mount: falls back to ~/.cache/strata", async () => {
+    await upFallsBackToCache(mount("noexec", "noexec,size=64m"));
+  });
+
+  test("TMPDIR missing: falls back to ~/.cache/strata", async () => {
+    await upFallsBackToCache(path.join(sandbox, "no-such-dir"));
+  });
+
+  test("TMPDIR full: falls back to ~/.cache/strata", async () => {
+    await upFallsBackToCache(mount("full", "size=1m"));
+  });
+
+  test("nowhere allowed: exit 4 naming TMPDIR and XDG_CACHE_HOME, database untouched", () => {
+    const noexec = mount("noexec-all", "noexec,size=64m");
+    // The binary in a read-only directory, so "next to the executable" is refused too.
+    const ro = mount("ro-bin", "size=256m");
+    fs.copyFileSync(strata, path.join(ro, "strata"));
+    fs.chmodSync(path.join(ro, "strata"), 0o755);
+    const remount = spawnSync("mount", ["-o", "remount,ro", ro], { encoding: "utf8" });
+    assert.equal(remount.status, 0, remount.stderr);
+
+    const env = { XDG_CACHE_HOME: path.join(noexec, "cache") };
+    const text = run(path.join(ro, "strata"), noexec, env, ["up"]);
+    assert.equal(text.code, 4, describeRun(["up"], text));
+    assert.match(text.stderr, /TMPDIR \(.*\): does not allow running code \(mounted noexec\?\)/, text.stderr);
+    assert.match(text.stderr, /set TMPDIR \(or XDG_CACHE_HOME\)/, text.stderr);
+    assert.ok(!fs.existsSync(text.db), "a database was created although strata could not run");
+
+    const json = run(path.join(ro, "strata"), noexec, env, ["status", "--json"]);
+    assert.equal(json.code, 4, describeRun(["status", "--json"], json));
+    const parsed = JSON.parse(json.stdout) as { ok: boolean; error: { exitCode: number; hint: string } };
+    assert.equal(parsed.ok, false);
+    assert.equal(parsed.error.exitCode, 4);
+    assert.match(parsed.error.hint, /TMPDIR/);
+  });
+});

@@ -73,13 +73,16 @@ function place(dir: string, name: string, bytes: () => Uint8Array): string {
   return file;
 }
 
-function reason(error: unknown): string {
+type Step = "create" | "write" | "exec" | "load";
+
+function reason(step: Step, error: unknown): string {
   const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e.code === "string" ? e.code : undefined;
   // A noexec mount makes access(X_OK) fail with EACCES even for root.
-  if (e.code === "EACCES") return "mounted noexec or not writable (EACCES)";
-  if (e.code === "ENOENT") return "does not exist (ENOENT)";
-  if (e.code === "ENOSPC") return "full (ENOSPC)";
-  return typeof e.code === "string" ? `${e.code}: ${String(e.message)}` : String(e.message ?? error);
+  if (step === "exec") return `does not allow running code (mounted noexec?) (${code ?? "error"})`;
+  if (step === "load") return `dlopen failed: ${String(e.message ?? error)}`;
+  const what: Record<string, string> = { ENOENT: "does not exist", EACCES: "not writable", EPERM: "not writable", EROFS: "read-only file system", ENOSPC: "full", EDQUOT: "over quota", ENOTDIR: "not a directory" };
+  return code ? `${what[code] ?? String(e.message)} (${code})` : String(e.message ?? error);
 }
 
 /**
@@ -91,14 +94,19 @@ export function loadEmbeddedNative(embedded: string, name: string): unknown {
   const bytes = (): Uint8Array => (data ??= fs.readFileSync(embedded));
   const failures: string[] = [];
   for (const c of candidates()) {
+    let step: Step = "create";
     try {
-      const file = place(privateDir(c), name, bytes);
+      const dir = privateDir(c);
+      step = "write";
+      const file = place(dir, name, bytes);
+      step = "exec";
       fs.accessSync(file, fs.constants.X_OK);
+      step = "load";
       const mod = { exports: {} as unknown };
       process.dlopen(mod, file);
       return mod.exports;
     } catch (error) {
-      failures.push(`${c.label}: ${reason(error)}`);
+      failures.push(`${c.label}: ${reason(step, error)}`);
     }
   }
   throw new StrataError("unreachable", `cannot load libSQL's native module: no directory allows it\n  ${failures.join("\n  ")}`, {
