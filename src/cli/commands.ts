@@ -13,6 +13,7 @@ import { versionLine } from "../build-info.ts";
 import { backup, deploy, restore } from "./ops-commands.ts";
 import { lint, rehearse } from "./safety-commands.ts";
 import { fleet } from "./fleet-commands.ts";
+import { completionsCommand, group, type CliNode } from "./completions.ts";
 
 const schemaOption = option({ type: optional(string), long: "schema", description: "declarative schema file (default ./schema.sql) [env STRATA_SCHEMA]" });
 const strictColumnOrderFlag = flag({ long: "strict-column-order", description: "compare column order too: a column declared mid-table rebuilds it (strict_column_order in strata.toml) [env STRATA_STRICT_COLUMN_ORDER]" });
@@ -293,33 +294,37 @@ const wait = command({
     }, (r) => `${r.database} answered after ${r.attempts} attempt(s) in ${r.waitedMs} ms`),
 });
 
+/** The verbs as the parser gets them; `strata completions` walks the same record. */
+export const VERBS = {
+  up,
+  down,
+  redo,
+  status,
+  current,
+  history,
+  stamp,
+  resolve,
+  unlock,
+  new: newCmd,
+  check,
+  schema: group({ name: "schema", description: "Schema tools", cmds: { dump: schemaDump } }),
+  init,
+  wait,
+  backup,
+  restore,
+  deploy,
+  lint,
+  rehearse,
+  fleet,
+  completions: completionsCommand((): Record<string, CliNode> => VERBS),
+};
+
 export function buildCli() {
   return subcommands({
     name: "strata",
     version: versionLine(),
     description: "Database migrations for SQLite and libSQL/Turso",
-    cmds: {
-      up,
-      down,
-      redo,
-      status,
-      current,
-      history,
-      stamp,
-      resolve,
-      unlock,
-      new: newCmd,
-      check,
-      schema: subcommands({ name: "schema", description: "Schema tools", cmds: { dump: schemaDump } }),
-      init,
-      wait,
-      backup,
-      restore,
-      deploy,
-      lint,
-      rehearse,
-      fleet,
-    },
+    cmds: VERBS,
   });
 }
 

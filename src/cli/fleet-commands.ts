@@ -3,7 +3,8 @@
  * buildCli() by src/cli/commands.ts. Progress goes to stderr, the summary (or --json) to stdout.
  */
 import process from "node:process";
-import { command, flag, number, option, optional, positional, string, subcommands } from "cmd-ts";
+import { command, flag, number, option, optional, positional, string } from "cmd-ts";
+import { group } from "./completions.ts";
 import { ExitCode, StrataError } from "../errors.ts";
 import { commonArgs, runVerb, type CommonValues } from "./common.ts";
 import { table } from "./render.ts";
@@ -144,7 +145,7 @@ const statusVerb = (name: "status" | "check") =>
       (r) => (name === "status" || r.ok ? ExitCode.ok : ExitCode.fleetIncomplete)),
   });
 
-export const fleet = subcommands({
+export const fleet = group({
   name: "fleet",
   description: "The same migrations over many databases (one per tenant) in one run",
   cmds: { up: migrateVerb("up"), down: migrateVerb("down"), status: statusVerb("status"), check: statusVerb("check") },
