@@ -15,6 +15,7 @@ import {
   type CompareOptions,
   type RebuildReasonKind,
   type Schema,
+  unenforceableForeignKeys,
 } from "../src/autogenerate/index.ts";
 import { parseCreateIndex, parseCreateTable } from "../src/ddl/parse.ts";
 import { applyMigration, fileStatements, generate, rowsOf, scratch, structureOf } from "./fixtures/torture/harness.ts";
@@ -458,17 +459,21 @@ describe("issue 15: each failure kind at its root", () => {
 
   test("kind 3: a table's only column replaced (add before drop), and a view naming a dropped column is dropped and recreated", async () => {
     const before = `CREATE TABLE one (old TEXT); CREATE TABLE t (id INTEGER PRIMARY KEY, gone TEXT, kept TEXT);
-                    CREATE VIEW v AS SELECT id, gone, kept FROM t;
+                    CREATE VIEW v AS SELECT id, gone, kept FROM t; CREATE VIEW everything AS SELECT * FROM t;
                     CREATE TRIGGER tr AFTER UPDATE ON t BEGIN SELECT new.gone; END;`;
     const after = `CREATE TABLE one (new TEXT); CREATE TABLE t (id INTEGER PRIMARY KEY, kept TEXT);
-                   CREATE VIEW v AS SELECT id, kept FROM t;
+                   CREATE VIEW v AS SELECT id, kept FROM t; CREATE VIEW everything AS SELECT * FROM t;
                    CREATE TRIGGER tr AFTER UPDATE ON t BEGIN SELECT new.kept; END;`;
     const { db, migration } = await roundTrip(before, "INSERT INTO one VALUES ('x'); INSERT INTO t VALUES (1, 'g', 'k');", after);
     const up = migration.upStatements;
     assert.ok(up.indexOf('ALTER TABLE "one" ADD COLUMN new TEXT') < up.indexOf('ALTER TABLE "one" DROP COLUMN "old"'), migration.up);
     assert.ok(up.indexOf('DROP VIEW "v"') < up.indexOf('ALTER TABLE "t" DROP COLUMN "gone"'), migration.up);
+    // An unchanged view is dropped and recreated too, and the file says which change it depends on.
+    assert.ok(up.indexOf('DROP VIEW "everything"') < up.indexOf('ALTER TABLE "t" DROP COLUMN "gone"'), migration.up);
+    assert.match(migration.up, /\n--   view "everything": names "t" \(drops column "gone"\)\n/);
     assert.ok(!up.some((s) => s.startsWith('CREATE TABLE "new_')), "no rebuild needed");
     assert.deepEqual((await db.execute("SELECT * FROM v")).rows.map((r) => ({ ...r })), [{ id: 1, kept: "k" }]);
+    assert.deepEqual((await db.execute("SELECT * FROM everything")).rows.map((r) => ({ ...r })), [{ id: 1, kept: "k" }]);
     db.close();
   });
 
@@ -479,6 +484,36 @@ describe("issue 15: each failure kind at its root", () => {
     assert.match(migration.up, /CREATE TABLE "new_t" \(.*CHECK \("new_t"\.a > 0\)\)/s);
     await assert.rejects(db.execute("INSERT INTO t VALUES (3, -1)"), /CHECK constraint failed/);
     db.close();
+  });
+  test("kind 4: a foreign key is refused exactly where SQLite cannot check it (the implicit rowid among them)", async () => {
+    const parents = [
+      "CREATE TABLE p (label TEXT, a TEXT, b TEXT)",
+      "CREATE TABLE p (id INTEGER PRIMARY KEY, label TEXT, a TEXT, b TEXT)",
+      "CREATE TABLE p (a TEXT, b TEXT, label TEXT, PRIMARY KEY (a, b))",
+      "CREATE TABLE p (id INTEGER PRIMARY KEY, label TEXT UNIQUE, a TEXT, b TEXT)",
+      "CREATE TABLE p (id INTEGER PRIMARY KEY, label TEXT, a TEXT, b TEXT, UNIQUE (b, a))",
+      "CREATE TABLE p (id INTEGER PRIMARY KEY, label TEXT, a TEXT, b TEXT); CREATE UNIQUE INDEX pl ON p (label)",
+      "CREATE TABLE p (id INTEGER PRIMARY KEY, label TEXT, a TEXT, b TEXT); CREATE UNIQUE INDEX pl ON p (label) WHERE label IS NOT NULL",
+      "CREATE TABLE p (rowid INTEGER PRIMARY KEY, label TEXT, a TEXT, b TEXT)",
+    ];
+    const keys = ["(x) REFERENCES p", "(x) REFERENCES p(rowid)", "(x) REFERENCES p(id)", "(x) REFERENCES p(label)", "(x, y) REFERENCES p(a, b)", "(y, x) REFERENCES p(b, a)", "(x, y) REFERENCES p"];
+    const verdicts = { refused: 0, accepted: 0 };
+    for (const parent of parents) {
+      for (const key of keys) {
+        const db = await scratch(`${parent}; CREATE TABLE c (x TEXT, y TEXT, FOREIGN KEY ${key});`);
+        try {
+          // What the engine runs before every commit: it fails on a key SQLite cannot locate.
+          const sqliteRefuses = await db.execute('PRAGMA foreign_key_check("c")').then(() => false, () => true);
+          const problems = unenforceableForeignKeys(await introspect(db));
+          assert.equal(problems.length > 0, sqliteRefuses, `${parent} / FOREIGN KEY ${key}: ${problems.join("; ")}`);
+          verdicts[sqliteRefuses ? "refused" : "accepted"]++;
+          if (/rowid\)$/.test(key) && !/rowid INTEGER/.test(parent)) assert.match(problems[0] ?? "", /implicit rowid/);
+        } finally {
+          db.close();
+        }
+      }
+    }
+    assert.ok(verdicts.refused > 10 && verdicts.accepted > 10, JSON.stringify(verdicts));
   });
 });
 

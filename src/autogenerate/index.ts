@@ -17,7 +17,8 @@ export type {
   View,
 } from "../ddl/model.ts";
 export { byName, sameName } from "../ddl/model.ts";
-export { compareSchemas, addColumnBlocker, dropColumnBlocker } from "./compare.ts";
+export { compareSchemas } from "./compare.ts";
+export { addColumnBlocker, dropColumnBlocker } from "./in-place.ts";
 export type { CompareOptions, RebuildReason, RebuildReasonKind, RenameCandidate, SchemaDiff, TableDiff, TableOp, ViewOp } from "./compare.ts";
 export { renderMigration, summarize, commentLines } from "./render.ts";
 export type { Migration, RenderOptions } from "./render.ts";

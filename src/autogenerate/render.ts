@@ -17,7 +17,7 @@
 
 import { dependentsOf, viewCreationOrder } from "../ddl/dependencies.ts";
 import { rebuildTableSql } from "../ddl/rebuild.ts";
-import { quoteIdent, significantTokens } from "../ddl/tokenize.ts";
+import { identifiersIn, quoteIdent, significantTokens } from "../ddl/tokenize.ts";
 import { compareSchemas, type CompareOptions, type RebuildReason, type SchemaDiff, type TableDiff, type TableOp } from "./compare.ts";
 import { byName, type Schema, type Trigger, type View } from "../ddl/model.ts";
 
@@ -118,7 +118,7 @@ function planSections(diff: SchemaDiff, from: Schema, to: Schema, options: Rende
     (t) => byName(triggersToDrop, t.name) || opsOf(diff, "createTrigger").some((op) => sameKey(op.trigger, t.name)),
   );
   return [
-    dropObjectsSection(triggersToDrop, [...viewsToDrop].reverse()),
+    dropObjectsSection(triggersToDrop, [...viewsToDrop].reverse(), causesOf(removed, explicitViewDrops, deps.views)),
     dropIndexesSection(diff),
     ...diff.tables.map((t) => tableSection(t, from, to, options)),
     createObjectsSection(viewsToCreate, triggersToCreate),
@@ -137,15 +137,48 @@ function unionByName<T extends { name: string }>(a: T[], b: T[]): T[] {
   return [...a, ...b.filter((x) => !byName(a, x.name))];
 }
 
-function dropObjectsSection(triggers: Trigger[], views: View[]): Section {
+function dropObjectsSection(triggers: Trigger[], views: View[], causes: Map<string, string>): Section {
   if (triggers.length + views.length === 0) return { comments: [], statements: [] };
   return {
-    comments: ["drop triggers and views that change or depend on tables rebuilt, dropped, renamed or losing a column (recreated at the end)"],
+    comments: [
+      "drop triggers and views that change or depend on tables rebuilt, dropped, renamed or losing a column (recreated at the end):",
+      ...triggers.map((t) => `  trigger ${quoteIdent(t.name)}: ${whyDropped(t, causes)}`),
+      ...views.map((v) => `  view ${quoteIdent(v.name)}: ${whyDropped(v, causes)}`),
+    ],
     statements: [
       ...triggers.map((t) => `DROP TRIGGER ${quoteIdent(t.name)}`),
       ...views.map((v) => `DROP VIEW ${quoteIdent(v.name)}`),
     ],
   };
+}
+
+/** Lower-cased name → what happens to it, for every object whose dependents are dropped first. */
+function causesOf(removed: TableDiff[], droppedViews: string[], dependentViews: View[]): Map<string, string> {
+  const causes = new Map<string, string>();
+  for (const t of removed) {
+    const what = t.ops.flatMap((op) =>
+      op.kind === "rebuildTable" ? ["rebuilt"]
+      : op.kind === "dropTable" ? ["dropped"]
+      : op.kind === "renameTable" ? ["renamed"]
+      : op.kind === "dropColumn" ? [`drops column ${quoteIdent(op.column)}`]
+      : []);
+    causes.set(t.table.toLowerCase(), `${quoteIdent(t.table)} (${what.join(", ")})`);
+  }
+  for (const v of droppedViews) causes.set(v.toLowerCase(), `view ${quoteIdent(v)} (changes)`);
+  for (const v of dependentViews) if (!causes.has(v.name.toLowerCase())) causes.set(v.name.toLowerCase(), `view ${quoteIdent(v.name)} (dropped too)`);
+  return causes;
+}
+
+/**
+ * Which of the changing objects a view or trigger names (found by name, so
+ * possibly more than it really uses: then it is only recreated needlessly).
+ */
+function whyDropped(obj: View | Trigger, causes: Map<string, string>): string {
+  const self = obj.name.toLowerCase();
+  if (causes.get(self)?.endsWith("(changes)")) return "it changes";
+  const ids = identifiersIn(obj.sql);
+  const named = [...causes.entries()].filter(([name]) => name !== self && ids.has(name)).map(([, cause]) => cause);
+  return named.length > 0 ? `names ${named.join(", ")}` : "it changes";
 }
 
 function dropIndexesSection(diff: SchemaDiff): Section {
