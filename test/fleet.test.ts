@@ -14,6 +14,7 @@ import { fleetDown, fleetStatus, fleetUp, type FleetRunResult } from "../src/com
 import { parseTargets, loadTargets } from "../src/fleet/targets.ts";
 import { runPool } from "../src/fleet/pool.ts";
 import { FleetProgress } from "../src/fleet/progress.ts";
+import { up } from "../src/commands/migrate.ts";
 import { Logger } from "../src/output/logger.ts";
 import { resolveSettings } from "../src/config/settings.ts";
 import { MAIN, TSX_LOADER, json, strata, tempDir, writeFiles } from "./support/cli.ts";
@@ -301,6 +302,33 @@ describe("fleet on sqld namespaces", { skip: NO_SQLD }, () => {
     assert.equal(again.counts["at-goal"], 2);
     assert.deepEqual(proxies.map((p) => p.stats.requests), [1, 1]);
     assert.equal(await logRows(), logged, "a skipped database is not written to");
+  });
+
+  test("a rollout: after the first database, each one with work costs what `strata up` costs (no preview); one found at head brings previews back", async (t) => {
+    const { dir, urls, clients } = await tenants(t, 5);
+    const mdir = migrationsDir(t);
+    const proxies = await Promise.all(urls.map((u) => startCountingProxy(u)));
+    t.after(() => Promise.all(proxies.map((p) => p.close())));
+    // What a plain `strata up` costs on the same kind of database, with work and at head.
+    const single = { url: proxies[4]!.url, dir: mdir, authToken: server.token };
+    await up(single);
+    const upWithWork = proxies[4]!.stats.requests;
+    proxies[4]!.resetStats();
+    await up(single);
+    const upAtHead = proxies[4]!.stats.requests;
+    // Database 2 is at head already; 0, 1 and 3 have work. One at a time, so the order is fixed.
+    await up({ ...single, url: urls[2]! });
+    fs.writeFileSync(path.join(dir, "proxied.txt"), proxies.slice(0, 4).map((p) => p.url).join("\n"));
+    const options = { targets: path.join(dir, "proxied.txt"), dir: mdir, authToken: server.token, concurrency: 1 };
+    const r = await fleetUp(options);
+    assert.deepEqual(r.targets.map((x) => x.outcome), ["migrated", "migrated", "at-goal", "migrated"]);
+    assert.deepEqual(r.targets.map((x) => x.from), [null, null, "003", null], "where each started, also without a preview");
+    assert.deepEqual(
+      proxies.slice(0, 4).map((p) => p.stats.requests),
+      [1 + upWithWork, upWithWork, upAtHead, 1 + upWithWork],
+      "a preview for the first; none while every finished one had work; back after one at head",
+    );
+    for (const c of clients) assert.deepEqual(await versions(c), ["001", "002", "003"]);
   });
 
   test("two fleet runs at once over the same databases: each migration applied once, both succeed", async (t) => {

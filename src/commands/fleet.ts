@@ -137,6 +137,7 @@ async function fleetMigrate(direction: Direction, options: FleetRunOptions): Pro
 
   const run = direction === "up" ? up : down;
   const migrateOptions: MigrateOptions = { to: options.to, step: options.step, allowOutOfOrder: options.allowOutOfOrder, logger: silentLogger };
+  const previews = new PreviewPolicy();
 
   const migrateTarget = async (target: Target, index: number): Promise<TargetRecord> => {
     options.onStart?.(target, index);
@@ -151,17 +152,22 @@ async function fleetMigrate(direction: Direction, options: FleetRunOptions): Pro
     let from: string | null | undefined;
     try {
       opened = await openTarget(shared, target, direction === "up");
-      // One read decides: a database already at the goal is skipped without taking its lock.
-      const preview = await run({ ...migrateOptions, opened, dryRun: true });
-      from = preview.from;
-      if (preview.plan.length === 0) return record("at-goal", preview.from, preview.from, [], null);
+      if (previews.wanted()) {
+        // One read decides: a database already at the goal is skipped without taking its lock.
+        const preview = await run({ ...migrateOptions, opened, dryRun: true });
+        from = preview.from;
+        if (preview.plan.length === 0) return previews.saw(record("at-goal", preview.from, preview.from, [], null));
+      }
       const result: MigrateResult = await run({ ...migrateOptions, opened });
       const versions = doneVersions(result.steps);
       // Another runner (a second fleet run, another machine) may have migrated it meanwhile.
-      return record(versions.length > 0 ? "migrated" : "at-goal", result.from, result.to, versions, null);
+      return previews.saw(record(versions.length > 0 ? "migrated" : "at-goal", result.from, result.to, versions, null));
     } catch (e) {
       const error = targetError(e, target);
-      const completed = ((e as StrataError).details?.completed ?? []) as MigrateResult["steps"];
+      const details = (e as StrataError).details;
+      const completed = (details?.completed ?? []) as MigrateResult["steps"];
+      // Without a preview, where it started is what the run read under its lock.
+      if (from === undefined && details && "from" in details) from = details.from as string | null;
       // What the database is at now, read back (not guessed) unless it cannot be reached.
       let to = from ?? null;
       if (opened && error.kind !== "unreachable") to = await readCurrent(opened).catch(() => to);
@@ -192,6 +198,28 @@ async function fleetMigrate(direction: Direction, options: FleetRunOptions): Pro
     durationMs: Math.round(performance.now() - started),
     targets,
   };
+}
+
+/**
+ * Whether a target gets a preview read first. The preview skips a database at the goal in one
+ * request, without its lock; a database with work pays for it with one request more (4 instead
+ * of `up`'s 3: lock + state, the migrations, read-back + unlock). So the targets started before
+ * any has finished get one; once one finished with work and none was found at the goal (a
+ * release rolling out), the rest go straight to the run, whose first request reads the state
+ * under the lock anyway. A database found at the goal brings previews back for the rest of the
+ * run (a rerun), so at most `concurrency` databases at the goal cost one request more.
+ */
+class PreviewPolicy {
+  private finished = 0;
+  private atGoal = 0;
+  wanted(): boolean {
+    return this.finished === 0 || this.atGoal > 0;
+  }
+  saw(record: TargetRecord): TargetRecord {
+    this.finished++;
+    if (record.outcome === "at-goal") this.atGoal++;
+    return record;
+  }
 }
 
 function goalOf(direction: Direction, options: FleetRunOptions): string {

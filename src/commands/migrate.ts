@@ -118,7 +118,7 @@ async function migrate(command: "up" | "down" | "redo", options: MigrateOptions)
       } catch (e) {
         s.logger.warn(messageOf(e));
       }
-      if (failure instanceof StrataError && steps.length > 0) failure.details = { ...failure.details, completed: completed ?? [], ...(completed ? {} : { unconfirmed: steps }) };
+      if (failure instanceof StrataError) failure.details = { ...failure.details, from, ...(steps.length > 0 ? { completed: completed ?? [], ...(completed ? {} : { unconfirmed: steps }) } : {}) };
       throw failure;
     }
     const confirmed = await s.engine.finishRun({ ...entry, result: "ok" }, steps);
