@@ -229,6 +229,8 @@ describe("compareSchemas", () => {
         "CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE t (id INTEGER)", /FOREIGN KEY/],
       ["CREATE TABLE t (id INTEGER, a INTEGER, g INTEGER AS (a * 2))", "CREATE TABLE t (id INTEGER, g INTEGER AS (2))",
         /generated column "g" uses it/],
+      ["CREATE TABLE t (id INTEGER, a INTEGER, CHECK (a > id))", "CREATE TABLE t (id INTEGER, CHECK (id > 0))", /used by a CHECK constraint/],
+      ["CREATE TABLE t (id INTEGER CHECK (id <> a), a INTEGER)", "CREATE TABLE t (id INTEGER CHECK (id > 0))", /CHECK on "id" uses it/],
     ];
     for (const [before, after, why] of blocked) {
       const diff = await diffOf(before, after);
@@ -236,6 +238,39 @@ describe("compareSchemas", () => {
       assert.ok(op && op.kind === "rebuildTable", `rebuild expected for ${after}`);
       assert.ok(op.reasons.some((r) => r.kind === "drop column" && why.test(r.detail)), JSON.stringify(op.reasons));
     }
+  });
+
+  test("ADD COLUMN that SQLite refuses needs a rebuild, with the statement and why", async () => {
+    const before = "CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE t (a INTEGER);";
+    const blocked: [string, RegExp][] = [
+      ["n INTEGER PRIMARY KEY", /it is part of the PRIMARY KEY/],
+      ["n TEXT UNIQUE", /it has a UNIQUE constraint/],
+      ["n INTEGER AS (a * 2) STORED", /it is a STORED generated column/],
+      ["n INTEGER DEFAULT (1 + 2)", /its default 1 \+ 2 is an expression/],
+      ["n TEXT DEFAULT CURRENT_TIMESTAMP", /its default CURRENT_TIMESTAMP is an expression/],
+      ["n TEXT NOT NULL", /NOT NULL needs a non-NULL default/],
+      ["n INTEGER DEFAULT 1 REFERENCES p(id)", /a REFERENCES column must default to NULL/],
+      ["n REAL NOT NULL DEFAULT 0.5 CHECK (n > 0)", /false NOT NULL failure/],
+    ];
+    for (const [column, why] of blocked) {
+      const diff = await diffOf(before, `CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE t (a INTEGER, ${column});`);
+      const op = diff.tables.flatMap((t) => t.ops).find((o) => o.kind === "rebuildTable");
+      assert.ok(op && op.kind === "rebuildTable", `rebuild expected for ${column}`);
+      assert.equal(op.reasons.length, 1, JSON.stringify(op.reasons));
+      assert.equal(op.reasons[0]!.kind, "add column");
+      assert.ok(op.reasons[0]!.detail.startsWith(`SQLite refuses ALTER TABLE "t" ADD COLUMN ${column}: `), op.reasons[0]!.detail);
+      assert.match(op.reasons[0]!.detail, why);
+    }
+    // And what it accepts stays in place: a virtual generated column, a constant default, NULL-default REFERENCES, a CHECK.
+    for (const column of ["n INTEGER AS (a * 2)", "n TEXT NOT NULL DEFAULT 'x'", "n INTEGER REFERENCES p(id)", "n INTEGER CHECK (n > 0)", "n REAL NOT NULL DEFAULT 2.0 CHECK (n > 0)"]) {
+      const diff = await diffOf(before, `CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE t (a INTEGER, ${column});`);
+      assert.deepEqual(diff.tables.flatMap((t) => t.ops), [{ kind: "addColumn", column: "n" }], column);
+    }
+  });
+
+  test("rebuild reason: any other change of a column definition (ON CONFLICT clause)", async () => {
+    const kinds = await rebuildKinds("CREATE TABLE t (a INTEGER NOT NULL DEFAULT 1)", "CREATE TABLE t (a INTEGER NOT NULL ON CONFLICT REPLACE DEFAULT 1)");
+    assert.deepEqual(kinds, ["definition"]);
   });
 
   test("a dropped column whose index is dropped too is dropped in place", async () => {
