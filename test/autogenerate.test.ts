@@ -292,10 +292,18 @@ describe("compareSchemas", () => {
     assert.deepEqual(diff.tables[0].ops, [{ kind: "dropIndex", index: "i" }, { kind: "createIndex", index: "i" }]);
   });
 
-  test("a changed virtual table is dropped and recreated with a note", async () => {
-    const diff = await diffOf("CREATE VIRTUAL TABLE d USING fts5(a);", "CREATE VIRTUAL TABLE d USING fts5(a, b);");
-    assert.deepEqual(diff.tables[0].ops, [{ kind: "dropTable" }, { kind: "createTable" }]);
-    assert.match(diff.tables[0].notes[0], /not copied/);
+  test("a changed virtual table is recreated; the note says whether its contents are kept", async () => {
+    const cases: [string, string, RegExp][] = [
+      ["fts5(a)", "fts5(a, b)", /rows copied/],
+      ["fts5(body, content='docs')", "fts5(body, content='docs', tokenize='porter')", /index rebuilt from its content table/],
+      ["fts5(a, content='')", "fts5(a, b, content='')", /contents are not copied \(contentless/],
+      ["fts5(a)", "fts4(a)", /contents are not copied/],
+    ];
+    for (const [a, b, note] of cases) {
+      const diff = await diffOf(`CREATE TABLE docs (body TEXT); CREATE VIRTUAL TABLE d USING ${a};`, `CREATE TABLE docs (body TEXT); CREATE VIRTUAL TABLE d USING ${b};`);
+      assert.deepEqual(diff.tables.flatMap((t) => t.ops), [{ kind: "recreateVirtual" }], b);
+      assert.match(diff.tables.flatMap((t) => t.notes)[0] ?? "", note, b);
+    }
   });
 });
 
@@ -549,6 +557,35 @@ describe("issue 15: each failure kind at its root", () => {
       }
     }
     assert.ok(verdicts.refused > 10 && verdicts.accepted > 10, JSON.stringify(verdicts));
+  });
+  test("known gap closed: a changed fts5 or rtree table keeps its contents (copied, or rebuilt from its content table), both ways", async () => {
+    const before = `CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);
+      CREATE VIRTUAL TABLE notes USING fts5(title, body);
+      CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id');
+      CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1);
+      CREATE VIEW hits AS SELECT rowid, title FROM notes;`;
+    const after = `CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);
+      CREATE VIRTUAL TABLE notes USING fts5(title, body, tag UNINDEXED, tokenize = 'porter');
+      CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id', tokenize = 'porter');
+      CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1, +label);
+      CREATE VIEW hits AS SELECT rowid, title FROM notes;`;
+    const seed = `INSERT INTO docs VALUES (7, 'running fast'); INSERT INTO docs_fts (rowid, body) VALUES (7, 'running fast');
+      INSERT INTO notes (rowid, title, body) VALUES (42, 'hello', 'running late'); INSERT INTO boxes VALUES (3, 1.0, 2.0);`;
+    const db = await scratch(before, seed);
+    const { migration } = await generate(db, after);
+    await applyMigration(db, fileStatements(migration.up, migration.upStatements));
+    const all = async (sql: string) => (await db.execute(sql)).rows.map((r) => ({ ...r }));
+    // Porter stemming now: 'run' finds 'running' in both fts tables; the rowid survives.
+    assert.deepEqual(await all("SELECT rowid, title, body, tag FROM notes WHERE notes MATCH 'run'"), [{ rowid: 42, title: "hello", body: "running late", tag: null }]);
+    assert.deepEqual(await all("SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'run'"), [{ rowid: 7 }]);
+    assert.deepEqual(await all("SELECT id, x0, x1, label FROM boxes"), [{ id: 3, x0: 1, x1: 2, label: null }]);
+    assert.deepEqual(await all("SELECT * FROM hits"), [{ rowid: 42, title: "hello" }]);
+    assert.match(migration.up, /-- note: virtual table "notes" is recreated and its rows copied/);
+    await applyMigration(db, fileStatements(migration.down, migration.downStatements));
+    assert.deepEqual(await all("SELECT rowid, title FROM notes WHERE notes MATCH 'running'"), [{ rowid: 42, title: "hello" }]);
+    assert.deepEqual(await all("SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'running'"), [{ rowid: 7 }]);
+    assert.deepEqual(await all("SELECT * FROM boxes"), [{ id: 3, x0: 1, x1: 2 }]);
+    db.close();
   });
 });
 

@@ -6,6 +6,7 @@
 import { defaultKey, definitionKey } from "../ddl/default-value.ts";
 import { normalizeSql, quoteIdent } from "../ddl/tokenize.ts";
 import { freeName } from "../ddl/rebuild.ts";
+import { virtualCopyNote } from "../ddl/virtual.ts";
 import { compareNames } from "./introspect.ts";
 import { addColumnBlocker, alterColumnCopes, dropColumnBlocker } from "./in-place.ts";
 import { byName, sameName, type Column, type Index, type Schema, type Table, type Trigger } from "../ddl/model.ts";
@@ -47,6 +48,8 @@ export type TableOp =
   /** libSQL's ALTER TABLE … ALTER COLUMN … TO …, used only where no existing row needs checking or converting (a new DEFAULT). */
   | { kind: "alterColumn"; column: string; detail: string }
   | { kind: "rebuildTable"; reasons: RebuildReason[]; addedColumns: string[]; droppedColumns: string[] }
+  /** A changed virtual table: recreated, its contents kept where the module allows (ddl/virtual.ts). */
+  | { kind: "recreateVirtual" }
   | { kind: "createIndex"; index: string }
   | { kind: "dropIndex"; index: string }
   | { kind: "createTrigger"; trigger: string }
@@ -125,9 +128,12 @@ function compareTableEntry(name: string, from: Schema, to: Schema, options: Comp
 
 function compareTable(f: Table, t: Table, from: Schema, to: Schema, diff: TableDiff, options: CompareOptions): void {
   if (f.virtual || t.virtual) {
-    if (f.virtual !== t.virtual || normalizeSql(f.sql) !== normalizeSql(t.sql)) {
+    if (f.virtual && t.virtual && normalizeSql(f.sql) !== normalizeSql(t.sql)) {
+      diff.ops.push({ kind: "recreateVirtual" });
+      diff.notes.push(virtualCopyNote(t.name, f.sql, t.sql));
+    } else if (f.virtual !== t.virtual) {
       diff.ops.push({ kind: "dropTable" }, { kind: "createTable" });
-      diff.notes.push(`virtual table ${quoteIdent(t.name)} is dropped and recreated: its contents are not copied`);
+      diff.notes.push(`${quoteIdent(t.name)} changes between a virtual and an ordinary table: dropped and recreated, its contents are not copied`);
     }
     return;
   }

@@ -16,7 +16,8 @@
 // No BEGIN/COMMIT and no PRAGMA foreign_keys: the engine owns those.
 
 import { dependentsOf, viewCreationOrder } from "../ddl/dependencies.ts";
-import { rebuildTableSql } from "../ddl/rebuild.ts";
+import { rebuildTableSql, temporaryName } from "../ddl/rebuild.ts";
+import { recreateVirtualSql, virtualCopyKind } from "../ddl/virtual.ts";
 import { identifiersIn, quoteIdent, significantTokens } from "../ddl/tokenize.ts";
 import { compareSchemas, type CompareOptions, type RebuildReason, type SchemaDiff, type TableDiff, type TableOp } from "./compare.ts";
 import { byName, type Schema, type Trigger, type View } from "../ddl/model.ts";
@@ -95,7 +96,7 @@ function renderSection(s: Section): string {
 }
 
 /** Ops during which SQLite re-checks every view and trigger that names the table. */
-const REPARSING_OPS = new Set<TableOp["kind"]>(["rebuildTable", "dropTable", "dropColumn", "renameTable"]);
+const REPARSING_OPS = new Set<TableOp["kind"]>(["rebuildTable", "dropTable", "dropColumn", "renameTable", "recreateVirtual"]);
 
 function planSections(diff: SchemaDiff, from: Schema, to: Schema, options: RenderOptions): Section[] {
   // Their views and triggers are dropped first and recreated (target versions) at the end,
@@ -120,9 +121,14 @@ function planSections(diff: SchemaDiff, from: Schema, to: Schema, options: Rende
   return [
     dropObjectsSection(triggersToDrop, [...viewsToDrop].reverse(), causesOf(removed, explicitViewDrops, deps.views)),
     dropIndexesSection(diff),
-    ...diff.tables.map((t) => tableSection(t, from, to, options)),
+    // Virtual tables last: an fts index rebuilt from its content table reads that table's final form.
+    ...[...diff.tables].sort((a, b) => Number(isVirtual(a, to)) - Number(isVirtual(b, to))).map((t) => tableSection(t, from, to, options)),
     createObjectsSection(viewsToCreate, triggersToCreate),
   ].filter((s) => s.statements.length > 0 || s.comments.length > 0);
+}
+
+function isVirtual(t: TableDiff, to: Schema): boolean {
+  return byName(to.tables, t.table)?.virtual === true;
 }
 
 function opsOf<K extends TableOp["kind"]>(diff: SchemaDiff, kind: K): Extract<TableOp, { kind: K }>[] {
@@ -241,6 +247,12 @@ function tableSection(t: TableDiff, from: Schema, to: Schema, options: RenderOpt
         section.statements.push(`ALTER TABLE ${q} ADD COLUMN ${col.definition}`);
         break;
       }
+      case "recreateVirtual": {
+        const f = byName(from.tables, t.table)!;
+        section.comments.push(`table ${q}: recreate virtual table (${virtualCopyKind(f.sql, byName(to.tables, t.table)!.sql) === "none" ? "contents not copied" : "contents kept"})`);
+        section.statements.push(...recreateVirtualSql(t.table, f.sql, byName(to.tables, t.table)!.sql, temporaryName(t.table, from, to)));
+        break;
+      }
       case "rebuildTable":
         section.comments.push(...rebuildComments(q, op, options.rowCounts?.[t.table.toLowerCase()]));
         section.statements.push(
@@ -336,6 +348,8 @@ function summarizeOp(q: string, op: TableOp, all: TableOp[]): string | null {
       return `alter column ${q}.${quoteIdent(op.column)}: ${op.detail}`;
     case "renameColumn":
       return `rename column ${q}.${quoteIdent(op.from)} to ${quoteIdent(op.to)} (case only)`;
+    case "recreateVirtual":
+      return `recreate virtual table ${q}`;
     case "rebuildTable":
       return `rebuild table ${q}: ${[...op.reasons.map((r) => r.detail), ...columnChangeLines(op).map((l) => l.slice(4))].join("; ")}`;
     case "dropIndex":
