@@ -128,8 +128,20 @@ test("the rehearsal refuses a migration that fails or lands elsewhere, naming th
 test("autogenerate: renames are never guessed; the drop + add carries the RENAME COLUMN hint", async (t) => {
   const c = calendar(t);
   fs.writeFileSync(c.schema, fs.readFileSync(c.schema, "utf8").replace("  notes TEXT,\n", "  remarks TEXT,\n"));
+  const db = await upWithRows(t, c, "UPDATE bookings SET notes = 'window seat'");
   const gen = await autogenerate({ ...c.opts, message: "rename notes" });
   assert.match(gen.up, /If this is a rename.*RENAME COLUMN "notes" TO "remarks"/);
+  // Following the hint gives an in-place RENAME COLUMN that keeps the data, and check agrees with schema.sql.
+  for (const [file, text] of [[gen.files![0]!, gen.up], [gen.files![1]!, gen.down]] as const) {
+    const hint = /replace the DROP\/ADD below with: (ALTER TABLE .* RENAME COLUMN .*;)/.exec(text)![1]!;
+    const body = text.split("\n").filter((l) => l.startsWith("--") || !/^ALTER TABLE "bookings" (ADD|DROP) COLUMN/.test(l));
+    fs.writeFileSync(file, [...body, hint, ""].join("\n"));
+  }
+  await up(c.opts);
+  assert.equal((await db.execute("SELECT remarks FROM bookings")).rows[0]!.remarks, "window seat");
+  assert.deepEqual((await check(c.opts)).differences, []);
+  await down(c.opts);
+  assert.equal((await db.execute("SELECT notes FROM bookings")).rows[0]!.notes, "window seat");
 });
 
 test("autogenerate: a broken schema.sql is reported with file and line; nothing written", async (t) => {
@@ -213,4 +225,34 @@ test("remote: check, schema dump and init --from-db against the test server", as
   assert.equal((await check(opts)).ok, true);
   writeFiles(mdir, { "99990101000000_b.up.sql": "CREATE TABLE b (id INTEGER);", "99990101000000_b.down.sql": "DROP TABLE b;" });
   assert.equal((await check(opts)).ok, false);
+});
+
+test("remote (sqld): in place with libSQL's ALTER COLUMN and ADD COLUMN, a rebuild counting the server's rows; check passes after each", async (t) => {
+  const r = await remote(t);
+  const dir = tempDir(t);
+  const mdir = path.join(dir, "migrations");
+  writeFiles(mdir, {
+    "20240101000000_a.up.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT DEFAULT 'x', n INTEGER);",
+    "20240101000000_a.down.sql": "DROP TABLE a;",
+  });
+  const schema = path.join(dir, "schema.sql");
+  const opts = { url: r.url, authToken: r.token, dir: mdir, schema };
+  await up(opts);
+  await r.client.execute("INSERT INTO a (id, n) VALUES (1, 10), (2, NULL)");
+  fs.writeFileSync(schema, "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT DEFAULT 'y', room TEXT, n INTEGER);\n");
+  const inPlace = await autogenerate({ ...opts, message: "room", now: new Date("2024-02-01T00:00:00Z") });
+  const statements = (sql: string) => sql.split("\n").filter((l) => l !== "" && !l.startsWith("--"));
+  assert.deepEqual(statements(inPlace.up), [`ALTER TABLE "a" ADD COLUMN room TEXT;`, `ALTER TABLE "a" ALTER COLUMN v TO v TEXT DEFAULT 'y';`]);
+  await up(opts);
+  await r.client.execute("INSERT INTO a (id) VALUES (3)");
+  const rows = async () => (await r.client.execute("SELECT id, v, room, n FROM a ORDER BY id")).rows.map((row) => [row.id, row.v, row.room, row.n]);
+  // A default affects new rows only.
+  assert.deepEqual(await rows(), [[1, "x", null, 10], [2, "x", null, null], [3, "y", null, null]]);
+  assert.deepEqual((await check(opts)).differences, []);
+  fs.writeFileSync(schema, "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT DEFAULT 'y', room TEXT, n INTEGER NOT NULL DEFAULT 0);\n");
+  const rebuild = await autogenerate({ ...opts, message: "n not null", now: new Date("2024-03-01T00:00:00Z") });
+  assert.match(rebuild.up, /--   why: SQLite's ALTER TABLE cannot change this in place: NOT NULL of "n": nullable → NOT NULL\n(--.*\n)*--   rows: 3 when this was generated/);
+  await up(opts);
+  assert.deepEqual(await rows(), [[1, "x", null, 10], [2, "x", null, 0], [3, "y", null, 0]]);
+  assert.deepEqual((await check(opts)).differences, []);
 });
