@@ -238,6 +238,8 @@ test("--json covers argument errors: unknown flag, bad value, unknown verb, miss
     [["up", "--no-such-flag", "--json"], /unknown arguments: --no-such-flag/, "up"],
     [["up", "--step", "abc", "--json"], /not a number: --step abc/, "up"],
     [["frobnicate", "--json"], /not a valid subcommand name: frobnicate/, "frobnicate"],
+    [["fleet", "up", "--bogus", "--json"], /unknown arguments: --bogus/, "fleet up"],
+    [["schema", "dump", "--bogus", "--json"], /unknown arguments: --bogus/, "schema dump"],
     [["resolve", "--json"], /No value provided for VERSION/, "resolve"],
   ];
   const results = await Promise.all(cases.map(([args]) => strata(args)));
@@ -325,4 +327,101 @@ test("progress: every migration of a grouped SQL run is reported as it commits, 
   tty.stepDone(1, 2, "applied 001_a", 12);
   assert.match(out, /^\r\x1b\[K\[1\/2\] applying 001_a … 0\.\d s\r\x1b\[Ka message while the line is live\n\r\x1b\[K\[1\/2\] applying 001_a … /);
   assert.ok(out.endsWith("\r\x1b[K[1/2] applied 001_a in 12 ms, 0.0 s elapsed\n"), JSON.stringify(out));
+});
+
+/** A verb's --help, rendered in-process by the same parser and formatter the binary uses (fast for 25 verbs). */
+async function helpOf(words: string[]): Promise<string> {
+  const { runSafely, setDefaultHelpFormatter } = await import("cmd-ts");
+  const { buildCli } = await import("../src/cli/commands.ts");
+  const { helpFormatter } = await import("../src/cli/help.ts");
+  setDefaultHelpFormatter(helpFormatter);
+  const r = await runSafely(buildCli(), [...words, "--help"]);
+  assert.equal(r._tag, "error", words.join(" "));
+  if (r._tag !== "error") throw new Error("unreachable");
+  assert.equal(r.error.config.exitCode, 0);
+  return r.error.config.message;
+}
+
+const RUNS = ["--migration-timeout", "--no-timeout"];
+const WAITS = ["--wait", "--wait-timeout"];
+/** Per verb: options it must not offer (they would do nothing). Every verb is listed. */
+const NOT_OFFERED: Record<string, string[]> = {
+  up: [], down: [], redo: [], check: [], lint: [], rehearse: [], deploy: [],
+  status: RUNS, current: RUNS, history: RUNS, stamp: RUNS, resolve: RUNS, init: RUNS,
+  unlock: [...RUNS, "--dir"],
+  "schema dump": [...RUNS, "--dir"],
+  backup: [...RUNS, "--dir"],
+  restore: [...RUNS, "--dir"],
+  wait: [...RUNS, ...WAITS, "--dir", "--table", "--lock-timeout"],
+  new: ["--url", "--auth-token", "--table", "--lock-timeout", ...RUNS, ...WAITS],
+  "fleet up": ["--url", ...WAITS], "fleet down": ["--url", ...WAITS],
+  "fleet status": ["--url", ...WAITS, ...RUNS], "fleet check": ["--url", ...WAITS, ...RUNS],
+};
+
+test("every verb's help: its own options first, an example, the env vars it reads; no option it does not use", async () => {
+  const top = await helpOf([]);
+  const listed = [...top.matchAll(/^  ([a-z]+)  /gm)].map((m) => m[1]!).filter((v) => v !== "help" && v !== "version");
+  const verbs = Object.keys(NOT_OFFERED);
+  // Every verb on the overview is in the table (a new verb gets an entry), nested ones by their group.
+  for (const v of listed) assert.ok(verbs.some((k) => k === v || k.startsWith(v + " ")), `${v} has a NOT_OFFERED entry`);
+  for (const verb of verbs) {
+    const help = await helpOf(verb.split(" "));
+    assert.match(help, /^Examples:\n  # .+\n  strata /m, `${verb}: an example`);
+    assert.match(help, /^Environment: .*NO_COLOR/m, `${verb}: env vars`);
+    assert.match(help, /^Usage: strata /m);
+    const own = help.indexOf("\nOptions:\n");
+    const shared = help.indexOf("\nShared options:\n");
+    assert.ok(shared > 0, `${verb}: shared options`);
+    if (own >= 0) assert.ok(own < shared, `${verb}: own options first`);
+    for (const name of NOT_OFFERED[verb]!) assert.doesNotMatch(help, new RegExp(`^\\s+${name}[ ,\\n]`, "m"), `${verb} does not offer ${name}`);
+    assert.doesNotMatch(help, /- a string|<str>|\[optional\]/, `${verb}: no parser placeholders`);
+  }
+  // The ones that do take them still list them, with their variables.
+  const up = await helpOf(["up"]);
+  for (const name of [...RUNS, ...WAITS, "--dir", "--table"]) assert.match(up, new RegExp(`^\\s+${name}[ ,\\n]`, "m"));
+  assert.match(up, /^Environment: .*STRATA_MIGRATION_TIMEOUT/m);
+  assert.doesNotMatch(await helpOf(["status"]), /STRATA_MIGRATION_TIMEOUT/, "env vars of options not offered are not listed");
+});
+
+test("--migration-timeout is honoured wherever it is offered: fleet up, lint", async (t) => {
+  const dir = project(t);
+  writeFiles(path.join(dir, "migrations"), { "003_hang.ts": "export async function up() { await new Promise((r) => setTimeout(r, 60_000)); }\n" });
+  writeFiles(dir, { "targets.txt": "app.db\n" });
+  const [fleetUp, lint] = await Promise.all([
+    strata(["fleet", "up", "--targets", "targets.txt", "--migration-timeout", "1s", "--json"], { cwd: dir }),
+    strata(["lint", "--all", "--migration-timeout", "1s", "--json"], { cwd: dir }),
+  ]);
+  assert.equal(fleetUp.code, 6, fleetUp.stderr);
+  assert.match(json(fleetUp).targets[0].error.message, /up\(\) of 003_hang\.ts did not finish within 1s/);
+  assert.equal(lint.code, 1, lint.stderr);
+  assert.ok(json(lint).findings.some((f: { message: string }) => /up\(\) of 003_hang\.ts did not finish within 1s/.test(f.message)), lint.stdout);
+});
+
+test("every other path option that names something missing is exit 2 before anything runs", async (t) => {
+  const dir = project(t);
+  const file = path.join(dir, "app.db");
+  writeFiles(dir, { "targets.txt": `${file}\n` });
+  const missing = path.join(dir, "nonexistent");
+  const cases: Array<[string[], RegExp]> = [
+    [["lint", "--all", "--dir", missing], /migrations folder .*nonexistent does not exist \(given by --dir\)/],
+    [["rehearse", "--url", file, "--dir", missing], /migrations folder .*nonexistent does not exist \(given by --dir\)/],
+    [["fleet", "up", "--targets", "targets.txt", "--dir", missing], /migrations folder .*nonexistent does not exist \(given by --dir\)/],
+    [["new", "x", "--dir", missing], /migrations folder .*nonexistent does not exist \(given by --dir\)/],
+    [["new", "x", "--autogenerate", "--dir", missing], /migrations folder .*nonexistent does not exist \(given by --dir\)/],
+    [["init", "--from-db", "--url", file, "--dir", missing], /migrations folder .*nonexistent does not exist \(given by --dir\)/],
+    [["up", "--url", file, "--dump-schema", `${missing}/schema.sql`], /folder .*nonexistent for --dump-schema .* does not exist/],
+    [["schema", "dump", "--url", file, "--out", `${missing}/schema.sql`], /folder .*nonexistent for --out .* does not exist/],
+    [["status", "--url", file, "--config", `${missing}/strata.toml`], /cannot read config file/],
+    [["status", "--url", file, "--auth-token-file", `${missing}/token`], /cannot read auth token file/],
+    [["fleet", "status", "--targets", `${missing}/targets.txt`], /cannot read targets file/],
+    [["restore", `${missing}/x.db`, "--url", file, "--yes"], /backup file .* does not exist/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => strata(args, { cwd: dir })));
+  results.forEach((r, i) => {
+    assert.equal(r.code, 2, `${cases[i]![0].join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, cases[i]![1]);
+  });
+  assert.equal(fs.existsSync(missing), false, "no folder was created");
+  assert.equal(fs.existsSync(file), false, "no database was created or migrated");
+  assert.deepEqual(fs.readdirSync(path.join(dir, "migrations")).sort(), Object.keys(FILES).sort(), "no migration was written");
 });

@@ -5,7 +5,7 @@
 import process from "node:process";
 import { command, flag, number, option, optional, positional, string, subcommands } from "cmd-ts";
 import { ExitCode, StrataError } from "../errors.ts";
-import { commandOptions, commonArgs, loggerFor, outputArgs, projectArgs, runVerb, type CommonValues } from "./common.ts";
+import { commandOptions, commonArgs, configArgs, connectionArgs, inspectArgs, loggerFor, outputArgs, projectArgs, runVerb, tableArgs, type CommonValues } from "./common.ts";
 import { interruptible } from "./signals.ts";
 import type { Logger } from "../output/logger.ts";
 import * as render from "./render.ts";
@@ -32,6 +32,13 @@ const revPositional = positional({ type: optional(string), displayName: "REV", d
 function pickTarget(to: string | undefined, rev: string | undefined): string | undefined {
   if (to !== undefined && rev !== undefined && to !== rev) throw new StrataError("usage", `two targets given: ${rev} and --to ${to}`);
   return to ?? rev;
+}
+
+/** --dump-schema's folder is checked before the run: a missing one found afterwards fails a run that did its work. */
+async function checkDumpTarget(a: { dumpSchema: string | undefined; dryRun: boolean }): Promise<void> {
+  if (!a.dumpSchema || a.dryRun) return;
+  const { assertOutputFolderExists } = await import("../config/settings.ts");
+  assertOutputFolderExists(a.dumpSchema, "--dump-schema");
 }
 
 /** --dump-schema FILE on up/down: write the live schema after a real run. */
@@ -72,6 +79,7 @@ const up = command({
   },
   handler: (a) =>
     runMigration("up", a, async (logger, signal) => {
+      await checkDumpTarget(a);
       const { up } = await import("../commands/migrate.ts");
       const result = await up({ ...commandOptions(a, logger), signal, to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, allowOutOfOrder: a.allowOutOfOrder, singleTransaction: a.singleTransaction });
       await dumpAfter(a, logger);
@@ -91,6 +99,7 @@ const down = command({
   args: { ...commonArgs, ...revisionArgs, rev: revPositional },
   handler: (a) =>
     runMigration("down", a, async (logger, signal) => {
+      await checkDumpTarget(a);
       const { down } = await import("../commands/migrate.ts");
       const result = await down({ ...commandOptions(a, logger), signal, to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, singleTransaction: a.singleTransaction });
       await dumpAfter(a, logger);
@@ -101,6 +110,9 @@ const down = command({
 const redo = command({
   name: "redo",
   description: "Revert the newest applied migration and apply it again",
+  examples: [
+    { description: "while writing a migration: run its down and up again", command: "strata redo --url dev.db" },
+  ],
   args: { ...commonArgs, dryRun: revisionArgs.dryRun },
   handler: (a) =>
     runMigration("redo", a, async (logger, signal) => {
@@ -116,7 +128,7 @@ const status = command({
     { description: "in a script: 3 when pending, 1 on problems", command: "strata status --exit-code --quiet" },
   ],
   args: {
-    ...commonArgs,
+    ...inspectArgs,
     exitCode: flag({ long: "exit-code", description: "exit 3 when migrations are pending, 1 when up would refuse to run" }),
   },
   handler: (a) =>
@@ -129,7 +141,10 @@ const status = command({
 const current = command({
   name: "current",
   description: "Print the version the database is at",
-  args: { ...commonArgs },
+  examples: [
+    { description: "the version and name; `--json` for scripts", command: "strata current --url calendar_app.db" },
+  ],
+  args: { ...inspectArgs },
   handler: (a) =>
     runVerb("current", a, async (logger) => {
       const { current } = await import("../commands/inspect.ts");
@@ -140,8 +155,12 @@ const current = command({
 const history = command({
   name: "history",
   description: "List all migrations in order (with their state when a database is configured)",
+  examples: [
+    { description: "the files only, no database", command: "strata history" },
+    { description: "who ran what, when", command: "strata history --log --url calendar_app.db" },
+  ],
   args: {
-    ...commonArgs,
+    ...inspectArgs,
     log: flag({ long: "log", description: "show the audit log of up/down/stamp/resolve/unlock runs instead" }),
     limit: option({ type: optional(number), long: "limit", description: "with --log: how many entries (default 50)" }),
   },
@@ -155,7 +174,11 @@ const history = command({
 const stamp = command({
   name: "stamp",
   description: "Record the database as being at REV without running any migration",
-  args: { ...commonArgs, revision: positional({ type: string, displayName: "REV", description: "head, base, a version or prefix, +N/-N" }), dryRun: revisionArgs.dryRun },
+  examples: [
+    { description: "a database whose schema is already at head", command: "strata stamp head --url calendar_app.db" },
+    { description: "see what would be recorded", command: "strata stamp 20240301090000 --dry-run" },
+  ],
+  args: { ...inspectArgs, revision: positional({ type: string, displayName: "REV", description: "head, base, a version or prefix, +N/-N" }), dryRun: revisionArgs.dryRun },
   handler: (a) =>
     runVerb("stamp", a, async (logger) => {
       const { stamp } = await import("../commands/record.ts");
@@ -170,7 +193,7 @@ const resolve = command({
     { description: "a no-transaction migration died midway; its effects are in place", command: "strata resolve 20240410080000 --applied" },
   ],
   args: {
-    ...commonArgs,
+    ...inspectArgs,
     version: positional({ type: string, displayName: "VERSION", description: "the migration's version (or a unique prefix), as `strata status` lists it" }),
     applied: flag({ long: "applied", description: "record it as applied (with its file's current checksum)" }),
     reverted: flag({ long: "reverted", description: "remove its record" }),
@@ -186,7 +209,11 @@ const resolve = command({
 const unlock = command({
   name: "unlock",
   description: "Clear a stale migration lock left by a runner that died",
-  args: { ...commonArgs, yes: flag({ long: "yes", short: "y", description: "do not ask for confirmation" }) },
+  examples: [
+    { description: "after `strata status` shows a lock of a dead runner", command: "strata unlock --yes --url calendar_app.db" },
+  ],
+  // Clears a row: no migrations folder involved.
+  args: { ...connectionArgs, ...tableArgs, ...configArgs, ...outputArgs, yes: flag({ long: "yes", short: "y", description: "do not ask for confirmation" }) },
   handler: (a) =>
     runVerb("unlock", a, async (logger) => {
       const { unlock } = await import("../commands/record.ts");
@@ -234,6 +261,9 @@ const newCmd = command({
       if (message === undefined) throw new StrataError("usage", "a message is required", { hint: 'strata new "add specialist bio"' });
       if (a.autogenerate) {
         if (a.ts) throw new StrataError("usage", "--autogenerate writes SQL; it cannot be combined with --ts");
+        // As for a plain `new`: a named migrations folder must exist (only the default is created).
+        const { assertGivenPathExists, resolveSettings } = await import("../config/settings.ts");
+        assertGivenPathExists(resolveSettings(commandOptions(a, logger)), "dir");
         const { autogenerate } = await import("../commands/schema.ts");
         return autogenerate({ ...commandOptions(a, logger), message, schema: a.schema, strictColumnOrder: a.strictColumnOrder });
       }
@@ -259,7 +289,10 @@ const check = command({
 const schemaDump = command({
   name: "dump",
   description: "Print the live schema as SQL in a stable, normalized order",
-  args: { ...commonArgs, out: option({ type: optional(string), long: "out", short: "o", description: "write to this file instead of stdout" }) },
+  examples: [
+    { description: "review what production has", command: "strata schema dump --url calendar_app.db -o live.sql" },
+  ],
+  args: { ...connectionArgs, ...tableArgs, ...configArgs, ...outputArgs, out: option({ type: optional(string), long: "out", short: "o", description: "write to this file instead of stdout" }) },
   handler: (a) =>
     runVerb("schema dump", a, async (logger) => {
       const { schemaDump } = await import("../commands/schema.ts");
@@ -270,8 +303,11 @@ const schemaDump = command({
 const init = command({
   name: "init",
   description: "Adopt an existing database: write an initial migration capturing its schema and stamp the database at it",
+  examples: [
+    { description: "start using strata on a database that already has tables", command: "strata init --from-db --url calendar_app.db" },
+  ],
   args: {
-    ...commonArgs,
+    ...inspectArgs,
     fromDb: flag({ long: "from-db", description: "capture the schema of the database given by --url (required)" }),
     message: option({ type: optional(string), long: "message", short: "m", description: "name of the initial migration (default: initial schema)" }),
   },
@@ -286,7 +322,11 @@ const init = command({
 const wait = command({
   name: "wait",
   description: "Wait until the database answers (for pre-start hooks that run before the network is up)",
-  args: { ...commonArgs, timeout: option({ type: optional(string), long: "timeout", description: "give up after: 30, 30s, 2m (default 60s)" }) },
+  examples: [
+    { description: "before migrating a remote database at boot", command: "strata wait --timeout 2m && strata up" },
+  ],
+  // Its own --timeout replaces --wait/--wait-timeout; it reads no table and no migrations.
+  args: { ...connectionArgs, ...configArgs, ...outputArgs, timeout: option({ type: optional(string), long: "timeout", description: "give up after: 30, 30s, 2m (default 60s)" }) },
   handler: (a) =>
     runVerb("wait", a, async (logger) => {
       const { waitForDatabase } = await import("../commands/wait.ts");

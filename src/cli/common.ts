@@ -12,23 +12,39 @@ import type { CommandOptions } from "../commands/context.ts";
 import type { FlagValues } from "../config/settings.ts";
 
 /** Where the database is and how to reach it. */
-export const databaseArgs = {
+export const connectionArgs = {
   url: option({ type: optional(string), long: "url", description: "database URL: a file path, file:PATH, libsql://, https://, wss:// … [env DATABASE_URL]" }),
   authToken: option({ type: optional(string), long: "auth-token", description: "auth token for a remote database [env DATABASE_AUTH_TOKEN, LIBSQL_AUTH_TOKEN, TURSO_AUTH_TOKEN]" }),
   authTokenFile: option({ type: optional(string), long: "auth-token-file", description: "read the auth token from this file (systemd credentials) [env DATABASE_AUTH_TOKEN_FILE]" }),
+};
+
+/** strata's tables and the waits of a command that reads or writes them. */
+export const tableArgs = {
   table: option({ type: optional(string), long: "table", description: "version table name (default strata_migrations) [env STRATA_TABLE]" }),
   lockTimeout: option({ type: optional(string), long: "lock-timeout", description: "how long to wait for another runner's lock or a busy database: 30, 30s, 2m (default 60s) [env STRATA_LOCK_TIMEOUT]" }),
-  migrationTimeout: option({ type: optional(string), long: "migration-timeout", description: "fail a TS migration still running after this long: 10m, 1h, none (default 15m; a migration's `export const timeout` wins) [env STRATA_MIGRATION_TIMEOUT]" }),
-  noTimeout: flag({ long: "no-timeout", description: "no time limit for any migration" }),
   wait: flag({ long: "wait", description: "first wait until the database answers (see --wait-timeout)" }),
   waitTimeout: option({ type: optional(string), long: "wait-timeout", description: "how long --wait waits: 30, 30s, 2m (default 60s)" }),
 };
 
-/** Where the project's files are. */
-export const projectArgs = {
+/** Only for verbs that run migrations (TS ones can hang). */
+export const runArgs = {
+  migrationTimeout: option({ type: optional(string), long: "migration-timeout", description: "fail a TS migration still running after this long: 10m, 1h, none (default 15m; a migration's `export const timeout` wins) [env STRATA_MIGRATION_TIMEOUT]" }),
+  noTimeout: flag({ long: "no-timeout", description: "no time limit for any migration" }),
+};
+
+/** Everything about reaching the database and running migrations on it. */
+export const databaseArgs = { ...connectionArgs, ...tableArgs, ...runArgs };
+
+export const dirArgs = {
   dir: option({ type: optional(string), long: "dir", description: "migrations folder (default ./migrations) [env STRATA_DIR]" }),
+};
+
+export const configArgs = {
   config: option({ type: optional(string), long: "config", description: "config file (default ./strata.toml when present) [env STRATA_CONFIG]" }),
 };
+
+/** Where the project's files are. */
+export const projectArgs = { ...dirArgs, ...configArgs };
 
 /** How results and logs are printed. */
 export const outputArgs = {
@@ -37,8 +53,14 @@ export const outputArgs = {
   verbose: flag({ long: "verbose", short: "v", description: "more detail, and stack traces on errors" }),
 };
 
-/** Options every command that works on one database accepts. */
+/**
+ * Every shared option: what `strata help` lists as global. A verb offers only the groups it
+ * uses (an option that does nothing would lie): migrating verbs take all of them.
+ */
 export const commonArgs = { ...databaseArgs, ...projectArgs, ...outputArgs };
+
+/** A verb that reads or writes one database's strata tables, but runs no migration. */
+export const inspectArgs = { ...connectionArgs, ...tableArgs, ...projectArgs, ...outputArgs };
 
 /** Long names of the shared options: help lists them after a verb's own. */
 export const SHARED_OPTION_NAMES: ReadonlySet<string> = new Set(
@@ -47,7 +69,7 @@ export const SHARED_OPTION_NAMES: ReadonlySet<string> = new Set(
 
 /** Values of the shared options; a verb that does not offer one of them leaves it undefined. */
 export interface CommonValues extends Omit<FlagValues, "schema" | "strictColumnOrder"> {
-  wait?: boolean;
+  wait?: boolean | undefined;
   waitTimeout?: string | undefined;
   json: boolean;
   quiet: boolean;

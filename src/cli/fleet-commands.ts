@@ -13,8 +13,9 @@ import { FleetProgress } from "../fleet/progress.ts";
 import { parseDuration } from "../config/duration.ts";
 import type { FleetOptions, FleetRunResult, FleetStatusResult, TargetRecord, TargetStatusRecord } from "../commands/fleet.ts";
 
-// Everything of commonArgs but the single-database ones: targets replace --url.
-const { url: _url, wait: _wait, waitTimeout: _waitTimeout, ...sharedArgs } = commonArgs;
+// Everything of commonArgs but the single-database ones: targets replace --url. status and
+// check run no migration, so only up/down take the migration timeouts.
+const { url: _url, wait: _wait, waitTimeout: _waitTimeout, migrationTimeout: _mt, noTimeout: _nt, ...sharedArgs } = commonArgs;
 
 const fleetArgs = {
   ...sharedArgs,
@@ -25,6 +26,8 @@ const fleetArgs = {
 
 const runArgs = {
   ...fleetArgs,
+  migrationTimeout: commonArgs.migrationTimeout,
+  noTimeout: commonArgs.noTimeout,
   to: option({ type: optional(string), long: "to", description: "target revision on every database (default: head for up, one step for down)" }),
   step: option({ type: optional(number), long: "step", description: "number of migrations per database" }),
   canary: option({ type: optional(number), long: "canary", description: "migrate the first N targets first; stop if any of them fails" }),
@@ -42,6 +45,8 @@ function fleetOptions(a: FleetArgValues, logger: Logger, holder: { progress?: Fl
     table: a.table,
     config: a.config,
     lockTimeout: a.lockTimeout,
+    migrationTimeout: a.migrationTimeout,
+    noTimeout: a.noTimeout,
     targets: a.targets,
     concurrency: a.concurrency,
     requestTimeoutMs: a.requestTimeout === undefined ? undefined : parseDuration(a.requestTimeout, "--request-timeout"),
@@ -90,6 +95,13 @@ const migrateVerb = (direction: "up" | "down") =>
       direction === "up"
         ? "Apply pending migrations to every target database (databases at head are skipped)"
         : "Revert migrations on every target database (one step by default, or --to REV)",
+    examples:
+      direction === "up"
+        ? [
+            { description: "every tenant, 8 at a time", command: "strata fleet up --targets tenants.txt" },
+            { description: "3 tenants first; stop if one fails", command: "strata fleet up --targets tenants.txt --canary 3" },
+          ]
+        : [{ description: "every tenant back to a version", command: "strata fleet down --targets tenants.txt --to 20240320150000" }],
     args: {
       ...runArgs,
       rev: positional({ type: optional(string), displayName: "REV", description: "target revision (same as --to)" }),
@@ -132,6 +144,10 @@ const statusVerb = (name: "status" | "check") =>
       name === "status"
         ? "How many databases sit at each version, and which ones drift (changed files, failed midway, locked) or cannot be reached"
         : "CI/cron gate: exit 0 only when every target database is at head with nothing drifting",
+    examples:
+      name === "status"
+        ? [{ description: "databases per version, and what drifts", command: "strata fleet status --targets tenants.txt" }]
+        : [{ description: "cron gate: silent and exit 0 when every tenant is at head", command: "strata fleet check --targets tenants.txt --quiet" }],
     args: fleetArgs,
     handler: (a) =>
       runVerb(`fleet ${name}`, { ...a, url: undefined, wait: false, waitTimeout: undefined }, (logger) =>

@@ -28,6 +28,8 @@ const ENVIRONMENT: ReadonlyArray<[string, string]> = [
   ["STRATA_CONFIG", "config file (--config)"],
   ["STRATA_SCHEMA", "declarative schema file (--schema)"],
   ["STRATA_LOCK_TIMEOUT", "lock wait (--lock-timeout)"],
+  ["STRATA_MIGRATION_TIMEOUT", "time limit of a TS migration (--migration-timeout)"],
+  ["STRATA_STRICT_COLUMN_ORDER", "compare column order too (--strict-column-order)"],
   ["STRATA_BACKUP_DIR", "backup folder (--out of backup/restore/deploy)"],
   ["NO_COLOR", "set to anything: no colour codes"],
 ];

@@ -6,7 +6,10 @@ import path from "node:path";
 import process from "node:process";
 import { command, flag, number, option, optional, positional, restPositionals, string } from "cmd-ts";
 import { StrataError } from "../errors.ts";
-import { commandOptions, commonArgs, runVerb } from "./common.ts";
+import { commandOptions, commonArgs, configArgs, connectionArgs, outputArgs, runVerb, tableArgs } from "./common.ts";
+
+/** backup and restore copy the database as it is: no migrations folder, no migration run. */
+const copyArgs = { ...connectionArgs, ...tableArgs, ...configArgs, ...outputArgs };
 import type { BackupResult } from "../commands/backup.ts";
 import type { RestorePlan, RestoreResult } from "../commands/restore.ts";
 import type { DeployResult } from "../commands/deploy.ts";
@@ -19,7 +22,10 @@ const backupArgs = {
 export const backup = command({
   name: "backup",
   description: "Back up the database while the app runs: a consistent snapshot (local file) or an SQL dump (remote), with a manifest",
-  args: { ...commonArgs, ...backupArgs },
+  examples: [
+    { description: "nightly, keeping two weeks", command: "strata backup --url calendar_app.db --out /var/backups/calendar --keep 14 --quiet" },
+  ],
+  args: { ...copyArgs, ...backupArgs },
   handler: (a) =>
     runVerb("backup", a, async (logger) => {
       const { backup } = await import("../commands/backup.ts");
@@ -30,8 +36,11 @@ export const backup = command({
 export const restore = command({
   name: "restore",
   description: "Replace the database with a backup, after verifying it and taking a safety backup of the current state",
+  examples: [
+    { description: "put a backup back (the app stopped)", command: "strata restore backups/calendar_app-20240301T020000Z-20240301090000.db --url calendar_app.db --yes" },
+  ],
   args: {
-    ...commonArgs,
+    ...copyArgs,
     file: positional({ type: string, displayName: "FILE", description: "backup file (.db or .sql) written by `strata backup`, with its .json manifest beside it" }),
     yes: flag({ long: "yes", short: "y", description: "do not ask for confirmation" }),
     force: flag({ long: "force", description: "remote database: replace its contents even when it is not empty" }),
@@ -67,6 +76,9 @@ async function confirmRestore(plan: RestorePlan): Promise<boolean> {
 export const deploy = command({
   name: "deploy",
   description: "Back up, migrate, start the app and wait until it is healthy; on failure stop it and put the database back",
+  examples: [
+    { description: "rehearse, back up, migrate, start, health check", command: "strata deploy --rehearse --health-url http://127.0.0.1:8000/health -- ./start.sh" },
+  ],
   args: {
     ...commonArgs,
     ...backupArgs,

@@ -69,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
  */
 function reportUsageError(args: string[], parserMessage: string): number {
   const json = args.includes("--json");
-  const verb = args.find((a) => !a.startsWith("-")) ?? null;
+  const verb = verbOf(args);
   if (!json) {
     process.stderr.write(parserMessage.endsWith("\n") ? parserMessage : parserMessage + "\n");
     return ExitCode.usage;
@@ -77,6 +77,16 @@ function reportUsageError(args: string[], parserMessage: string): number {
   const err = new StrataError("usage", summarizeParserError(parserMessage), { hint: `see strata ${verb && verb !== "--json" ? verb + " " : ""}--help` });
   // The one-line error goes to stderr through the logger; the JSON object to stdout.
   return reportError(verb ?? "strata", err, { json: true, verbose: false }, new Logger());
+}
+
+/** Verbs with verbs of their own: `fleet up`, `schema dump` name the command in JSON and hints. */
+const NESTED: Readonly<Record<string, readonly string[]>> = { fleet: ["up", "down", "status", "check"], schema: ["dump"] };
+
+function verbOf(args: string[]): string | null {
+  const words = args.filter((a) => !a.startsWith("-"));
+  const [first, second] = words;
+  if (first === undefined) return null;
+  return second !== undefined && NESTED[first]?.includes(second) ? `${first} ${second}` : first;
 }
 
 /** "unknown arguments: --bogus" out of cmd-ts's boxed report (the line under the caret names the problem). */

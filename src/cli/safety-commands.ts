@@ -10,6 +10,10 @@ import { renderLint, renderLintGithub, renderRehearse } from "./safety-render.ts
 export const lint = command({
   name: "lint",
   description: "Check migrations for destructive, backward-incompatible, data-dependent and costly changes, and that each down undoes its up (default: the pending ones)",
+  examples: [
+    { description: "in CI: the migrations newer than the main branch's head", command: "strata lint --base 20240301090000 --format github" },
+    { description: "what production would run", command: "strata lint --url calendar_app.db" },
+  ],
   args: {
     ...commonArgs,
     range: positional({ type: optional(string), displayName: "RANGE", description: "REV (one migration), A..B (after A up to B), A.. or ..B; works without a database" }),
@@ -27,6 +31,9 @@ export const lint = command({
 export const rehearse = command({
   name: "rehearse",
   description: "Try the pending migrations on a copy of the database (never the original): apply, check integrity, revert with the downs, apply again, and report times, rows and rebuilds",
+  examples: [
+    { description: "before a deploy", command: "strata rehearse --url calendar_app.db" },
+  ],
   args: {
     ...commonArgs,
     keepCopy: option({ type: optional(string), long: "keep-copy", description: "keep the rehearsed copy in this folder (default: a temporary folder, removed)" }),

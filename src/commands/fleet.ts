@@ -6,7 +6,7 @@
  * migration once per database.
  */
 import { StrataError } from "../errors.ts";
-import { resolveSettings, type Settings } from "../config/settings.ts";
+import { assertGivenPathExists, resolveSettings, type Settings } from "../config/settings.ts";
 import { openDatabase, type Database } from "../db/connection.ts";
 import { describeDbError } from "../db/errors.ts";
 import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
@@ -17,6 +17,7 @@ import { runPool, type StopReason } from "../fleet/pool.ts";
 import { down, up, checkRevisionNamesAFile, type MigrateOptions, type MigrateResult } from "./migrate.ts";
 import { status, type StatusResult } from "./inspect.ts";
 import type { CommandOptions, OpenedDatabase } from "./context.ts";
+import { setMigrationTimeout } from "../runtime/ts-runner.ts";
 
 export const DEFAULT_CONCURRENCY = 8;
 
@@ -87,7 +88,10 @@ interface Shared {
 function prepare(options: FleetOptions): Shared {
   const settings = resolveSettings({ ...options, url: undefined });
   const targets = loadTargets({ targets: options.targets, config: settings.fleet, readStdin: options.readStdin });
+  assertGivenPathExists(settings, "dir");
   const files = discoverMigrations(settings.dir);
+  // Borrowed sessions skip openSession, which sets it for single-database runs.
+  setMigrationTimeout(settings.migrationTimeout);
   const requestTimeoutMs = options.requestTimeoutMs === undefined ? undefined : positive("--request-timeout", options.requestTimeoutMs, 1);
   options.onTargets?.(targets.length);
   return { settings, files, targets, requestTimeoutMs };

@@ -6,7 +6,8 @@
  */
 import fs from "node:fs";
 import { StrataError } from "../errors.ts";
-import { resolveSettings } from "../config/settings.ts";
+import { assertGivenPathExists, resolveSettings } from "../config/settings.ts";
+import { setMigrationTimeout } from "../runtime/ts-runner.ts";
 import { openDatabase } from "../db/connection.ts";
 import { compareSchemas, introspect, quoteIdent, summarize, type Schema } from "../autogenerate/index.ts";
 import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
@@ -41,6 +42,9 @@ export async function lint(options: LintOptions): Promise<LintResult> {
   const given = [options.range !== undefined, options.all === true, options.base !== undefined].filter(Boolean).length;
   if (given > 1) throw new StrataError("usage", "give at most one of RANGE, --all and --base");
   const settings = resolveSettings(options);
+  assertGivenPathExists(settings, "dir");
+  // Linting runs each migration on a scratch database: a hanging TS one is stopped as in `up`.
+  setMigrationTimeout(settings.migrationTimeout);
   const files = discoverMigrations(settings.dir);
   const { selection, selected, database } = await select(options, files);
   const findings: Finding[] = [];

@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import { StrataError, messageOf } from "../errors.ts";
-import { requireUrl, resolveSettings } from "../config/settings.ts";
+import { assertGivenPathExists, requireUrl, resolveSettings } from "../config/settings.ts";
 import { openDatabase, type Database } from "../db/connection.ts";
 import { silentLogger, type Logger } from "../output/logger.ts";
 import { redactUrl } from "../output/redact.ts";
@@ -78,6 +78,7 @@ export async function rehearse(options: RehearseOptions): Promise<RehearseResult
   const started = Date.now();
   const settings = resolveSettings(options);
   const url = requireUrl(settings);
+  assertGivenPathExists(settings, "dir");
   const files = discoverMigrations(settings.dir);
   // One read of the target first: a state `up` would refuse, or nothing pending, needs no copy.
   const target = await withSession(options, { write: false }, async (s) => reconcile(s.files, (await s.engine.readState()).applied));

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { StrataError, messageOf } from "../errors.ts";
-import { assertGivenPathExists, resolveSettings } from "../config/settings.ts";
+import { assertGivenPathExists, assertOutputFolderExists, resolveSettings } from "../config/settings.ts";
 import { openDatabase, type Database } from "../db/connection.ts";
 import { sqliteMessage } from "../db/errors.ts";
 import { silentLogger, type Logger } from "../output/logger.ts";
@@ -264,6 +264,7 @@ export interface DumpResult {
 
 /** `strata schema dump`: the live schema as SQL in a stable, normalized order. */
 export async function schemaDump(options: CommandOptions & { out?: string | undefined }): Promise<DumpResult> {
+  if (options.out) assertOutputFolderExists(options.out, "--out");
   return withSession(options, { write: false, needFiles: false }, async (s) => {
     const sql = renderSchema(await schemaOf(s.db, s.settings.table));
     // A schema dump is for code review, not a secret: ordinary file mode.
@@ -289,6 +290,7 @@ export async function initFromDb(options: CommandOptions & { message?: string | 
         hint: "init --from-db is for databases strata has never migrated; see `strata status`",
       });
     }
+    assertGivenPathExists(s.settings, "dir");
     const files = fs.existsSync(s.settings.dir) ? discoverMigrations(s.settings.dir) : [];
     if (files.length > 0) {
       throw new StrataError("state", `the migrations folder ${s.settings.dir} is not empty`, {

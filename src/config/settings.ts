@@ -270,8 +270,18 @@ export function assertGivenPathExists(settings: Settings, key: keyof typeof PATH
   const label = PATH_LABEL[key];
   const given = source === "flag" ? label.flag : source === "env" ? `$${label.env}` : `${label.config} = in ${settings.configFile}`;
   throw new StrataError("config", `${label.what} ${settings[key]} does not exist (given by ${given})`, {
-    hint: `fix the path, or leave out ${label.flag} / ${label.env} / ${label.config} = to use the default`,
+    hint: `fix the path${key === "dir" ? " (or create the folder)" : ""}, or leave out ${label.flag} / ${label.env} / ${label.config} = to use the default`,
   });
+}
+
+/**
+ * The folder an output file goes into must exist, checked before anything runs: finding out
+ * after the migrations were applied would fail a run that did its work.
+ */
+export function assertOutputFolderExists(file: string, given: string): void {
+  const folder = path.dirname(path.resolve(file));
+  if (fs.existsSync(folder) && fs.statSync(folder).isDirectory()) return;
+  throw new StrataError("config", `folder ${folder} for ${given} ${file} does not exist`, { hint: "create the folder, or write the file elsewhere" });
 }
 
 function resolveAuthToken(
