@@ -17,7 +17,7 @@ import { runPool, type StopReason } from "../fleet/pool.ts";
 import { down, up, checkRevisionNamesAFile, type MigrateOptions, type MigrateResult } from "./migrate.ts";
 import { status, type StatusResult } from "./inspect.ts";
 import type { CommandOptions, OpenedDatabase } from "./context.ts";
-import { setMigrationTimeout } from "../runtime/ts-runner.ts";
+import { setMigrationTimeout } from "../script/ts-runner.ts";
 
 export const DEFAULT_CONCURRENCY = 8;
 

@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import { StrataError } from "../errors.ts";
 import { assertGivenPathExists, resolveSettings } from "../config/settings.ts";
-import { setMigrationTimeout } from "../runtime/ts-runner.ts";
+import { setMigrationTimeout } from "../script/ts-runner.ts";
 import { openDatabase } from "../db/connection.ts";
 import { compareSchemas, introspect, quoteIdent, summarize, type Schema } from "../autogenerate/index.ts";
 import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
