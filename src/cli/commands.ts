@@ -259,11 +259,12 @@ const newCmd = command({
     runVerb("new", a, async (logger) => {
       const message = a.m ?? a.message;
       if (message === undefined) throw new StrataError("usage", "a message is required", { hint: 'strata new "add specialist bio"' });
+      // A migrations folder that was named but is missing is a typo or the wrong cwd: only the
+      // default ./migrations is created (init --from-db, which starts a project, creates its --dir).
+      const { assertGivenPathExists, resolveSettings } = await import("../config/settings.ts");
+      assertGivenPathExists(resolveSettings(commandOptions(a, logger)), "dir");
       if (a.autogenerate) {
         if (a.ts) throw new StrataError("usage", "--autogenerate writes SQL; it cannot be combined with --ts");
-        // As for a plain `new`: a named migrations folder must exist (only the default is created).
-        const { assertGivenPathExists, resolveSettings } = await import("../config/settings.ts");
-        assertGivenPathExists(resolveSettings(commandOptions(a, logger)), "dir");
         const { autogenerate } = await import("../commands/schema.ts");
         return autogenerate({ ...commandOptions(a, logger), message, schema: a.schema, strictColumnOrder: a.strictColumnOrder });
       }

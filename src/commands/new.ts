@@ -6,7 +6,7 @@ import fs from "node:fs";
 import process from "node:process";
 import path from "node:path";
 import { StrataError } from "../errors.ts";
-import { assertGivenPathExists, resolveSettings } from "../config/settings.ts";
+import { resolveSettings } from "../config/settings.ts";
 import { discoverMigrations, type MigrationFile } from "../script/discover.ts";
 import { silentLogger } from "../output/logger.ts";
 import type { CommandOptions } from "./context.ts";
@@ -58,8 +58,6 @@ export function newMigration(options: NewOptions): NewResult {
     });
   }
   const settings = resolveSettings(options);
-  // A folder that was named but is missing is a typo or the wrong cwd; only the default is created.
-  assertGivenPathExists(settings, "dir");
   fs.mkdirSync(settings.dir, { recursive: true });
   const existing = discoverMigrations(settings.dir);
   const version = nextVersion(options.now ?? new Date(), existing);

@@ -290,7 +290,7 @@ export async function initFromDb(options: CommandOptions & { message?: string | 
         hint: "init --from-db is for databases strata has never migrated; see `strata status`",
       });
     }
-    assertGivenPathExists(s.settings, "dir");
+    // The one verb that starts a project: its --dir may be new (it is created for the initial migration).
     const files = fs.existsSync(s.settings.dir) ? discoverMigrations(s.settings.dir) : [];
     if (files.length > 0) {
       throw new StrataError("state", `the migrations folder ${s.settings.dir} is not empty`, {
