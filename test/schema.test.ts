@@ -152,6 +152,28 @@ test("autogenerate: a broken schema.sql is reported with file and line; nothing 
   assert.equal(fs.readdirSync(c.mdir).length, before);
 });
 
+test("autogenerate refuses a schema.sql whose view or trigger names a missing column (SQLite would accept it until used); nothing written", async (t) => {
+  const c = calendar(t);
+  const shipped = fs.readFileSync(c.schema, "utf8");
+  const before = fs.readdirSync(c.mdir).length;
+  const broken = [
+    ["CREATE VIEW booking_rooms AS SELECT id, room FROM bookings;", /view booking_rooms: no such column: room/],
+    ["CREATE TRIGGER bookings_room AFTER UPDATE ON bookings BEGIN SELECT new.room; END;", /trigger bookings_room: no such column: new\.room/],
+  ] as const;
+  for (const [sql, why] of broken) {
+    fs.writeFileSync(c.schema, `${shipped}\n${sql}\n`);
+    await assert.rejects(autogenerate({ ...c.opts, message: "broken" }), (e: unknown) => {
+      assert.ok(e instanceof StrataError && e.file === c.schema, String(e));
+      assert.match(e.message, why);
+      return true;
+    });
+  }
+  assert.equal(fs.readdirSync(c.mdir).length, before);
+  // The same view over a column that exists is fine.
+  fs.writeFileSync(c.schema, `${shipped}\nCREATE VIEW booking_notes AS SELECT id, notes FROM bookings;\n`);
+  assert.equal((await autogenerate({ ...c.opts, message: "view" })).empty, false);
+});
+
 test("check lists every difference: pending, changed file, hand-made drift", async (t) => {
   const c = calendar(t);
   await up({ ...c.opts, to: "20240320150000" });

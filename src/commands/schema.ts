@@ -30,6 +30,7 @@ import {
   type SchemaDiff,
 } from "../autogenerate/index.ts";
 import { quoteIdent } from "../ddl/tokenize.ts";
+import { freeName } from "../ddl/rebuild.ts";
 import { newMigration, type NewResult } from "./new.ts";
 import { writeFileAtomic } from "../backup/files.ts";
 import { stamp } from "./record.ts";
@@ -94,11 +95,32 @@ export async function declaredSchema(file: string, table: string): Promise<Schem
       }
     }
     const schema = await schemaOf(db, table);
+    await assertDependentsResolve(db, schema, file);
     const problems = unenforceableForeignKeys(schema);
     if (problems.length > 0) throw new StrataError("usage", `schema.sql: ${problems[0]}`, { file, hint: UNENFORCEABLE_FK_HINT });
     return schema;
   } finally {
     db.close();
+  }
+}
+
+/**
+ * SQLite accepts a view or trigger that names a missing table or column and fails only when it
+ * is used, or during any later ALTER TABLE RENAME/DROP COLUMN. Such a schema.sql would make
+ * autogenerate recreate a broken view after dropping the column it names, so it is refused here:
+ * renaming a throwaway table makes SQLite re-check every view and trigger.
+ */
+async function assertDependentsResolve(db: Database, schema: Schema, file: string): Promise<void> {
+  if (schema.views.length + schema.triggers.length === 0) return;
+  const probe = freeName("strata_probe", [schema]);
+  await db.client.execute(`CREATE TABLE ${quoteIdent(probe)} (x)`);
+  try {
+    await db.client.execute(`ALTER TABLE ${quoteIdent(probe)} RENAME TO ${quoteIdent(`${probe}_renamed`)}`);
+  } catch (e) {
+    throw new StrataError("usage", `schema.sql: ${sqliteMessage(e)}`, {
+      file,
+      hint: "every view and trigger may name only tables and columns the schema file defines; fix or drop it",
+    });
   }
 }
 
