@@ -1,0 +1,127 @@
+/**
+ * Running a plan of steps in order, with consecutive transactional SQL steps travelling
+ * together: one statement sequence in which each migration is still its own transaction with
+ * its version row and guards (BEGIN … COMMIT per migration) — one request on a remote
+ * database, one call into SQLite on a local one.
+ */
+import { StrataError } from "../errors.ts";
+import { classifyError, describeDbError, isTransportError } from "../db/errors.ts";
+import type { EngineParts } from "./parts.ts";
+import { loadStep, type LoadedStep } from "../script/load.ts";
+import { inlineStatement, scopeOf } from "./guard.ts";
+import type { StepRunner } from "./step.ts";
+import { stepStatements } from "./step-statements.ts";
+import { doneOutcome, type Outcome, type PlannedRun, type StepResult } from "./types.ts";
+
+type SqlRun = PlannedRun & { step: LoadedStep & { kind: "sql" } };
+
+export function checkAborted(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  throw new StrataError("interrupted", "interrupted: no further migration was started", {
+    hint: "the migrations reported before this line are committed; run `strata up` again to continue",
+  });
+}
+
+export class GroupRunner {
+  private readonly parts: EngineParts;
+  private readonly steps: StepRunner;
+
+  constructor(parts: EngineParts, steps: StepRunner) {
+    this.parts = parts;
+    this.steps = steps;
+  }
+
+  /**
+   * Runs steps in order. `signal` is checked between migrations: when it is aborted, no
+   * further migration starts and the run stops with an "interrupted" error.
+   */
+  async runSteps(
+    items: PlannedRun[],
+    /** Before a migration starts; `count` > 1 when it starts a group that travels in one request. */
+    onStep?: (index: number, total: number, item: PlannedRun, count: number) => void,
+    /** Results are appended here as they complete, so a failure leaves the completed ones. */
+    results: StepResult[] = [],
+    signal?: AbortSignal,
+    /** After each migration committed (a group's members one by one, from its results). */
+    onDone?: (index: number, total: number, result: StepResult) => void,
+  ): Promise<StepResult[]> {
+    let i = 0;
+    const runOne = async (item: PlannedRun) => {
+      onStep?.(i + 1, items.length, item, 1);
+      const result = await this.steps.run(item.file, item.direction, await loadStep(item.file, item.direction));
+      results.push(result);
+      i++;
+      onDone?.(i, items.length, result);
+    };
+    while (i < items.length) {
+      checkAborted(signal);
+      const group = await this.groupFrom(items, i);
+      if (group.length > 1) {
+        onStep?.(i + 1, items.length, items[i]!, group.length);
+        const done = await this.runGroup(group);
+        results.push(...done);
+        for (const result of done) onDone?.(++i, items.length, result);
+        // A failed member stops the group; the loop runs it alone, which reports the exact
+        // statement (or succeeds, if the failure was passing).
+        if (done.length < group.length) {
+          checkAborted(signal);
+          await runOne(items[i]!);
+        }
+        continue;
+      }
+      await runOne(items[i]!);
+    }
+    return results;
+  }
+
+  /** Up to 50 consecutive transactional SQL steps (and ~1 MB of SQL) from `start`. */
+  private async groupFrom(items: PlannedRun[], start: number): Promise<SqlRun[]> {
+    const group: SqlRun[] = [];
+    let bytes = 0;
+    for (let i = start; i < items.length && group.length < 50; i++) {
+      const step = await loadStep(items[i]!.file, items[i]!.direction);
+      if (step.kind !== "sql" || !step.transaction) break;
+      bytes += step.statements.reduce((n, x) => n + x.sql.length, 0);
+      if (group.length > 0 && bytes > 1_000_000) break;
+      group.push({ ...items[i]!, step });
+    }
+    return group;
+  }
+
+  /**
+   * One request for several SQL migrations. If it fails or its answer is lost, the version
+   * table says how many committed; those are reported, the rest are left to the caller.
+   */
+  private async runGroup(group: SqlRun[]): Promise<StepResult[]> {
+    await this.parts.transactions.prepareLocal();
+    const started = performance.now();
+    const parts = ["PRAGMA foreign_keys = OFF"];
+    for (const [k, g] of group.entries()) {
+      const scope = scopeOf(g.step.statements.map((x) => x.sql));
+      const b = stepStatements(this.parts.store, this.parts.runLock.me, g.file, g.direction, g.step.statements.map((x) => x.sql), scope, k === group.length - 1 ? this.parts.runLock.leaseRenewal() : []);
+      parts.push("BEGIN IMMEDIATE", ...b.statements.map(inlineStatement), "COMMIT");
+    }
+    const result = (outcome: Outcome, g: PlannedRun, recovered = false): StepResult => ({
+      version: g.file.version,
+      name: g.file.name,
+      direction: g.direction,
+      outcome,
+      durationMs: Math.round((performance.now() - started) / group.length),
+      ...(recovered ? { recoveredAfterLostResponse: true } : {}),
+    });
+    try {
+      await this.parts.db.client.executeMultiple(parts.join(";\n") + ";");
+      return group.map((g) => result(doneOutcome(g.direction), g));
+    } catch (e) {
+      if (!this.parts.db.remote) await this.parts.db.client.execute("ROLLBACK").catch(() => undefined);
+      const c = classifyError(e).class;
+      // Nothing to learn by re-reading: the server refused us, not the SQL.
+      if (c === "auth" || c === "client" || c === "tls") throw describeDbError(e, this.parts.db.displayUrl);
+      const lost = isTransportError(e);
+      const committed = await this.parts.reads.committedCount(group);
+      const done = group.slice(0, committed).map((g) => result(doneOutcome(g.direction), g, lost));
+      if (lost && this.parts.db.remote) this.parts.logger.warn(`lost the server's answer for ${group.length} migrations sent together; the version table shows ${done.length} COMMITTED`);
+      return done;
+    }
+  }
+}
