@@ -21,9 +21,6 @@
  * is fetched with `npm pack` (npm's cache first), checked against the lockfile's integrity and
  * unpacked into ~/.cache/strata-build; Bun gets the runtime as `executablePath`, so it never
  * downloads anything itself. Once cached, every build is offline.
- *
- * Over 400 lines because it is one entry by design (#13): the package fetching, the libsql plugin
- * and the release loop belong to the same build.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
