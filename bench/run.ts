@@ -30,6 +30,7 @@ import { startCountingProxy, type ProxyStats } from "../test/support/counting-pr
 import { startSqld } from "../test/support/sqld.ts";
 import { fleetWorkload } from "./fleet.ts";
 import { rehearseWorkload } from "./rehearse.ts";
+import { sizeWorkload } from "./size.ts";
 import { remoteBackupWorkload } from "./backup-remote.ts";
 import { CommandFailed, hasGnuTime, killAll, measure, removeMeasureScratch, type Measurement } from "./measure.ts";
 import {
@@ -52,7 +53,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const SQLITE3 = "/usr/bin/sqlite3";
 const LATENCY_MS = 20;
-const WORKLOADS = ["noop", "fresh", "remote", "backup", "remote-backup", "data", "fleet", "rehearse"] as const;
+const WORKLOADS = ["noop", "fresh", "remote", "backup", "remote-backup", "data", "fleet", "rehearse", "size"] as const;
 type WorkloadId = (typeof WORKLOADS)[number];
 
 // ------------------------------------------------------------------------------------ options
@@ -67,7 +68,7 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,remote-backup,data,fleet,rehearse] [--keep]");
+  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,remote-backup,data,fleet,rehearse,size] [--keep]");
   process.exit(0);
 }
 const quick = flags.quick;
@@ -569,6 +570,7 @@ async function main(): Promise<number> {
     ["data", "TS data migration", data],
     ["fleet", "fleet up", () => fleetWorkload({ strata: STRATA, env: childEnv, tmp, reps, quick, latencyMs: LATENCY_MS, progress })],
     ["rehearse", "rehearse", () => rehearseWorkload({ strata: STRATA, env: childEnv, reps, dir: freshDir("rehearse"), megabytes: sizes.backupMb, migrations: path.join(root, "migrations"), progress })],
+    ["size", "executable size", () => sizeWorkload({ root, strata: STRATA, dbmate: DBMATE, tmp, progress })],
   ];
   for (const [id, label, fn] of plan) {
     if (!only.has(id)) continue;
