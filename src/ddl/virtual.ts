@@ -50,14 +50,23 @@ export function parseVirtualTable(sql: string): VirtualTable {
 
 export type VirtualCopy = "rows" | "rebuild" | "none";
 
-/** How a change from `fromSql` to `toSql` keeps the contents. */
-export function virtualCopyKind(fromSql: string, toSql: string): VirtualCopy {
+/** How a change from `fromSql` to `toSql` keeps the contents, and why not when it can't. */
+export function virtualCopy(fromSql: string, toSql: string): { kind: VirtualCopy; why: string } {
   const from = parseVirtualTable(fromSql);
   const to = parseVirtualTable(toSql);
-  if (from.module !== to.module || !(FTS.has(to.module) || RTREE.has(to.module))) return "none";
-  if (FTS.has(to.module) && "content" in to.options) return to.options.content === "" ? "none" : "rebuild";
-  if (FTS.has(from.module) && from.options.content === "") return "none";
-  return shared(from, to).length > 0 ? "rows" : "none";
+  if (from.module !== to.module) return { kind: "none", why: `the module changes (${from.module} → ${to.module})` };
+  if (!FTS.has(to.module) && !RTREE.has(to.module)) return { kind: "none", why: `strata does not know module ${to.module}'s storage` };
+  if (FTS.has(to.module) && "content" in to.options) {
+    return to.options.content === "" ? { kind: "none", why: "a contentless fts table (content='') keeps nothing to copy into" } : { kind: "rebuild", why: "" };
+  }
+  if (FTS.has(from.module) && from.options.content === "") return { kind: "none", why: "a contentless fts table (content='') has nothing to read back" };
+  // fts rows keep their rowid even with no column in common, as an ordinary table's rows would.
+  if (RTREE.has(to.module) && shared(from, to).length === 0) return { kind: "none", why: "the two versions share no column" };
+  return { kind: "rows", why: "" };
+}
+
+export function virtualCopyKind(fromSql: string, toSql: string): VirtualCopy {
+  return virtualCopy(fromSql, toSql).kind;
 }
 
 function shared(from: VirtualTable, to: VirtualTable): string[] {
@@ -96,6 +105,6 @@ export function virtualCopyNote(name: string, fromSql: string, toSql: string): s
     case "rebuild":
       return `virtual table ${q} is recreated and its index rebuilt from its content table`;
     case "none":
-      return `virtual table ${q} is dropped and recreated: its contents are not copied (contentless, another module, or a module strata does not know)`;
+      return `virtual table ${q} is dropped and recreated: its contents are not copied (${virtualCopy(fromSql, toSql).why})`;
   }
 }
