@@ -22,7 +22,6 @@ const NAME = String.raw`("(?:[^"]|"")+"|\[[^\]]+\]|` + "`[^`]+`" + String.raw`|[
 const QUALIFIED = String.raw`(?:${NAME}\s*\.\s*)?${NAME}`;
 /** [pattern, whether the statement can remove or re-key rows of the table (a parent)] */
 const WRITES: [RegExp, boolean][] = [
-  [new RegExp(String.raw`^CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?${QUALIFIED}`, "i"), false],
   [new RegExp(String.raw`^INSERT\s+(?:OR\s+(?:ABORT|FAIL|IGNORE|ROLLBACK)\s+)?INTO\s+${QUALIFIED}`, "i"), false],
   [new RegExp(String.raw`^DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?${QUALIFIED}`, "i"), true],
   [new RegExp(String.raw`^ALTER\s+TABLE\s+${QUALIFIED}(?:\s+RENAME\s+TO\s+${NAME})?`, "i"), true],
@@ -30,8 +29,11 @@ const WRITES: [RegExp, boolean][] = [
   [new RegExp(String.raw`^UPDATE\s+(?:OR\s+\w+\s+)?${QUALIFIED}`, "i"), true],
   [new RegExp(String.raw`^DELETE\s+FROM\s+${QUALIFIED}`, "i"), true],
 ];
-/** Statements that change no rows (an index or view cannot create a violation). */
-const NO_ROWS = /^(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX|CREATE\s+(TEMP\s+|TEMPORARY\s+)?(VIEW|TRIGGER)|DROP\s+(VIEW|TRIGGER)|ANALYZE|REINDEX|VACUUM|SELECT|PRAGMA\s+[\w.]+\s*(\(\s*[\w"]*\s*\))?\s*$)/i;
+/**
+ * Statements that cannot add a violation: they change no rows (an index, a view, a trigger's
+ * definition), or create a table — empty, or filled by AS SELECT, which copies no constraint.
+ */
+const NO_ROWS = /^(CREATE\s+(TEMP\s+|TEMPORARY\s+)?TABLE|CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX|CREATE\s+(TEMP\s+|TEMPORARY\s+)?(VIEW|TRIGGER)|DROP\s+(VIEW|TRIGGER)|ANALYZE|REINDEX|VACUUM|SELECT|PRAGMA\s+[\w.]+\s*(\(\s*[\w"]*\s*\))?\s*$)/i;
 
 function unquote(name: string): string {
   if (/^["`[]/.test(name)) return name.slice(1, -1).replace(/""/g, '"');
@@ -49,24 +51,45 @@ export function scopeOf(statements: string[]): Scope {
   return [...tables];
 }
 
-/**
- * The number of foreign-key violations in the scope (?1: JSON array of tables, NULL = all).
- * The whole-database pragma is fast; the per-table form is for big databases where a
- * migration only adds to a few tables. A trigger on a scoped table may write anywhere, so it
- * widens the check to everything.
- */
-const COUNT_VIOLATIONS = `SELECT CASE
-  WHEN ?1 IS NULL OR EXISTS (SELECT 1 FROM sqlite_schema t WHERE t.type = 'trigger' AND lower(t.tbl_name) IN (SELECT value FROM json_each(?1)))
-  THEN (SELECT count(*) FROM pragma_foreign_key_check)
-  ELSE (SELECT count(*) FROM json_each(?1) j CROSS JOIN sqlite_schema m CROSS JOIN pragma_foreign_key_check(m.name) c
-        WHERE m.type = 'table' AND m.name = j.value COLLATE NOCASE)
-END`;
+/** Whether a statement defines a trigger (which may then write to tables outside any scope). */
+export function createsTrigger(sql: string): boolean {
+  return /^CREATE\s+(TEMP\s+|TEMPORARY\s+)?TRIGGER/i.test(sql);
+}
 
 /** Past this many tables the per-table form costs more than one pass over the database. */
 const MAX_SCOPED_TABLES = 16;
 
-function scopeArgs(scope: Scope): (string | null)[] {
-  return [scope === undefined || scope.length > MAX_SCOPED_TABLES ? null : JSON.stringify(scope)];
+/**
+ * How the guard counts violations. `triggers: false` is a promise from the caller that the
+ * schema holds no trigger (checked once per group, savepoint-group.ts); by default one is assumed.
+ */
+export interface CountOptions {
+  triggers?: boolean;
+}
+
+/**
+ * The number of foreign-key violations in the scope, as an SQL expression with its arguments.
+ * The whole-database pragma is fast for small schemas; the per-table form — the scoped tables
+ * looked up by name (pragma_table_list), never by scanning the schema — keeps the cost of a
+ * migration independent of how many tables exist. A trigger on a scoped table may write
+ * anywhere, so one widens the check to everything.
+ */
+function countViolations(scope: Scope, options: CountOptions): { sql: string; args: string[] } {
+  const all = "(SELECT count(*) FROM pragma_foreign_key_check)";
+  if (scope === undefined || scope.length > MAX_SCOPED_TABLES) return { sql: all, args: [] };
+  if (scope.length === 0) return { sql: "0", args: [] };
+  const scoped = `(SELECT count(*) FROM json_each(?1) j JOIN pragma_table_list(j.value) t JOIN pragma_foreign_key_check(t.name, t.schema) WHERE t.type = 'table')`;
+  const args = [JSON.stringify(scope)];
+  if (options.triggers === false) return { sql: scoped, args };
+  return {
+    sql: `CASE WHEN EXISTS (SELECT 1 FROM sqlite_schema s WHERE s.type = 'trigger' AND lower(s.tbl_name) IN (SELECT value FROM json_each(?1))) THEN ${all} ELSE ${scoped} END`,
+    args,
+  };
+}
+
+/** Whether a step's violation count can change at all: when not, the guard skips the check. */
+export function canAddViolations(scope: Scope): boolean {
+  return scope === undefined || scope.length > 0;
 }
 
 /**
@@ -93,10 +116,11 @@ export function guardTableSql(guard: string): string {
  * or rebuilding a parent would cascade deletes), the violation baseline and the start time (the
  * version row's duration_ms is computed from it, inside the same batch).
  */
-export function guardStart(guard: string, scope: Scope): InStatement {
+export function guardStart(guard: string, scope: Scope, options: CountOptions = {}): InStatement {
+  const count = countViolations(scope, options);
   return {
-    sql: `INSERT OR REPLACE INTO ${guard} (id, violations, started, foreign_key_enforcement) SELECT 1, (${COUNT_VIOLATIONS}), julianday('now'), foreign_keys FROM pragma_foreign_keys`,
-    args: scopeArgs(scope),
+    sql: `INSERT OR REPLACE INTO ${guard} (id, violations, started, foreign_key_enforcement) SELECT 1, ${count.sql}, julianday('now'), foreign_keys FROM pragma_foreign_keys`,
+    args: count.args,
   };
 }
 
@@ -106,10 +130,11 @@ export function stepDurationMs(guard: string): string {
 }
 
 /** Last check before COMMIT: no new violations in the scope. */
-export function guardForeignKeys(guard: string, scope: Scope): InStatement {
+export function guardForeignKeys(guard: string, scope: Scope, options: CountOptions = {}): InStatement {
+  const count = countViolations(scope, options);
   return {
-    sql: `UPDATE ${guard} SET new_foreign_key_violations = (${COUNT_VIOLATIONS}) - violations WHERE id = 1`,
-    args: scopeArgs(scope),
+    sql: `UPDATE ${guard} SET new_foreign_key_violations = ${count.sql} - violations WHERE id = 1`,
+    args: count.args,
   };
 }
 

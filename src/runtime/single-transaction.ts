@@ -1,7 +1,10 @@
 /**
  * --single-transaction: every step in one transaction (one round trip when all are SQL).
- * Either all of them commit or none does.
+ * Either all of them commit or none does. Locally, SQL migrations run as in a savepoint group
+ * (savepoint-group.ts) but under one guard for the whole run; a failure re-runs only the
+ * failing migration's statements, inside the doomed transaction, to name the statement.
  */
+import type { InStatement } from "@libsql/client";
 import { StrataError } from "../errors.ts";
 import { classifyError, describeDbError, isTransportError } from "../db/errors.ts";
 import type { EngineParts } from "./parts.ts";
@@ -9,9 +12,12 @@ import type { MigrationFile } from "../script/discover.ts";
 import { loadStep, type Direction, type LoadedStep } from "../script/load.ts";
 import { enforcementError, RoledStatements, StageError, statementError, type Role } from "./failure.ts";
 import { guardEnd, guardForeignKeys, guardStart, inlineStatement, scopeOf, type Scope } from "./guard.ts";
+import { SAVEPOINT, type SqlRun } from "./savepoint-group.ts";
 import { runTs } from "./step.ts";
 import { recordInto } from "./step-statements.ts";
 import { doneOutcome, type StepResult } from "./types.ts";
+
+type Failed = (e: unknown, role: Role | undefined, at: { index: number; local?: number } | undefined) => never;
 
 export class SingleTransaction {
   private readonly parts: EngineParts;
@@ -43,7 +49,7 @@ export class SingleTransaction {
     const b = new RoledStatements().add({ kind: "guard-start" }, guardStart(g, scope));
     /** For each statement position in `b`: the migration (and its statement) it came from. */
     const origin: ({ index: number; local?: number } | undefined)[] = [undefined];
-    const failed = (e: unknown, role: Role | undefined, at: { index: number; local?: number } | undefined): never => {
+    const failed: Failed = (e, role, at) => {
       if (e instanceof StrataError) throw e;
       const c = classifyError(e).class;
       if (c === "statement" && role?.kind === "foreign-keys") {
@@ -61,6 +67,10 @@ export class SingleTransaction {
       }
       throw describeDbError(e, this.parts.db.displayUrl);
     };
+    if (loaded.every((l) => l.step.kind === "sql") && !this.parts.db.remote) {
+      await this.runLocal(loaded as SqlRun[], scope, tail, failed);
+      return done();
+    }
     if (loaded.every((l) => l.step.kind === "sql")) {
       loaded.forEach((l, index) => {
         (l.step as LoadedStep & { kind: "sql" }).statements.forEach((st, local) => {
@@ -73,10 +83,9 @@ export class SingleTransaction {
       });
       b.add(tail.roles[0]!, tail.statements[0]!);
       for (let k = 1; k < tail.statements.length; k++) b.add(tail.roles[k]!, tail.statements[k]!);
-      // Fast path: the whole transaction as one statement sequence (one call into SQLite, one
-      // request remotely). If it fails it rolls back entirely; the batch form below then runs
-      // it again only to learn which statement failed (and rolls back again).
-      await this.parts.transactions.prepareLocal();
+      // Remote fast path: the whole transaction as one statement sequence (one request). If it
+      // fails it rolls back entirely; the batch form below then runs it again only to learn
+      // which statement failed (and rolls back again).
       const text = ["PRAGMA foreign_keys = OFF", "BEGIN IMMEDIATE", ...b.statements.map(inlineStatement), "COMMIT"];
       try {
         await this.parts.db.client.executeMultiple(text.join(";\n") + ";");
@@ -84,14 +93,13 @@ export class SingleTransaction {
       } catch (e) {
         const c = classifyError(e).class;
         if (c === "auth" || c === "client" || c === "tls") throw describeDbError(e, this.parts.db.displayUrl);
-        if (isTransportError(e) && this.parts.db.remote) {
+        if (isTransportError(e)) {
           // The answer was lost: the version table tells whether the transaction committed.
           const committed = (await this.parts.reads.committedCount(loaded)) === loaded.length;
           this.parts.logger.warn(`lost the server's answer for the single transaction; the version table shows it ${committed ? "COMMITTED" : "did NOT commit"}`);
           if (committed) return done();
           throw describeDbError(e, this.parts.db.displayUrl);
         }
-        if (!this.parts.db.remote) await this.parts.db.client.execute("ROLLBACK").catch(() => undefined);
       }
       try {
         await this.parts.transactions.runBatch(b.statements);
@@ -130,5 +138,41 @@ export class SingleTransaction {
       failed(e, undefined, current);
     }
     return done();
+  }
+
+  /** Local, all SQL: one transaction, a savepoint per migration, the guard around all of them. */
+  private async runLocal(loaded: SqlRun[], scope: Scope, tail: RoledStatements, failed: Failed): Promise<void> {
+    const me = this.parts.runLock.me;
+    let current: { index: number; local?: number } | undefined;
+    try {
+      await this.parts.transactions.inTransaction([guardStart(this.parts.store.guard, scope)], async (tx) => {
+        const run = (stmts: InStatement[]) => tx.executeMultiple(stmts.map(inlineStatement).join(";\n") + ";");
+        for (const [index, l] of loaded.entries()) {
+          current = { index };
+          const sqls = l.step.statements.map((x) => x.sql);
+          const record = recordInto(this.parts.store, me, new RoledStatements(), l.file, l.direction).statements;
+          try {
+            await run([`SAVEPOINT ${SAVEPOINT}`, ...sqls, ...record, `RELEASE ${SAVEPOINT}`]);
+          } catch (e) {
+            // Back to the state before this migration (unless SQLite ended the transaction),
+            // where its statements, run one by one, show which one fails. All is rolled back after.
+            const kept = await run([`ROLLBACK TO ${SAVEPOINT}`]).then(() => true, () => false);
+            for (const [local, sql] of (kept ? sqls : []).entries()) {
+              const error = await tx.execute(sql).then(() => undefined, (x: unknown) => x);
+              if (error !== undefined) {
+                current = { index, local };
+                throw new StageError({ kind: "user", index: local }, error);
+              }
+            }
+            throw new StageError(kept ? { kind: "record" } : undefined, e);
+          }
+        }
+        current = undefined;
+        await tx.batch(tail.statements).catch((e) => { throw new StageError(tail.roleOf(e), e); });
+      });
+    } catch (e) {
+      if (e instanceof StageError) failed(e.cause, e.role, current);
+      failed(e, undefined, current);
+    }
   }
 }

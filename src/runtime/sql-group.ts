@@ -1,19 +1,22 @@
 /**
  * Running a plan of steps in order, with consecutive transactional SQL steps travelling
- * together: one statement sequence in which each migration is still its own transaction with
- * its version row and guards (BEGIN … COMMIT per migration) — one request on a remote
- * database, one call into SQLite on a local one.
+ * together. Each migration still commits or fails as a unit with its version row and guards:
+ * - local: one write transaction, a SAVEPOINT per migration (savepoint-group.ts);
+ * - remote: one request, a statement sequence with BEGIN … COMMIT per migration.
+ * Everything else (TS, no-transaction, a lone SQL step) runs alone (step.ts).
  */
 import { StrataError } from "../errors.ts";
 import { classifyError, describeDbError, isTransportError } from "../db/errors.ts";
 import type { EngineParts } from "./parts.ts";
-import { loadStep, type LoadedStep } from "../script/load.ts";
+import { loadStep } from "../script/load.ts";
 import { inlineStatement, scopeOf } from "./guard.ts";
+import { GROUP_LIMITS, SavepointGroup, type GroupOutcome, type SqlRun } from "./savepoint-group.ts";
 import type { StepRunner } from "./step.ts";
 import { stepStatements } from "./step-statements.ts";
 import { doneOutcome, type Outcome, type PlannedRun, type StepResult } from "./types.ts";
 
-type SqlRun = PlannedRun & { step: LoadedStep & { kind: "sql" } };
+/** A remote group travels in one request; issue 12: up to 50 migrations is 3 requests in all. */
+const REMOTE_LIMITS = { count: 50, bytes: 1_000_000 };
 
 export function checkAborted(signal: AbortSignal | undefined): void {
   if (!signal?.aborted) return;
@@ -25,10 +28,12 @@ export function checkAborted(signal: AbortSignal | undefined): void {
 export class GroupRunner {
   private readonly parts: EngineParts;
   private readonly steps: StepRunner;
+  private readonly savepoints: SavepointGroup;
 
   constructor(parts: EngineParts, steps: StepRunner) {
     this.parts = parts;
     this.steps = steps;
+    this.savepoints = new SavepointGroup(parts);
   }
 
   /**
@@ -58,12 +63,12 @@ export class GroupRunner {
       const group = await this.groupFrom(items, i);
       if (group.length > 1) {
         onStep?.(i + 1, items.length, items[i]!, group.length);
-        const done = await this.runGroup(group);
+        const { done, stop } = this.parts.db.remote ? await this.runGroup(group) : await this.savepoints.run(group);
         results.push(...done);
         for (const result of done) onDone?.(++i, items.length, result);
         // A failed member stops the group; the loop runs it alone, which reports the exact
         // statement (or succeeds, if the failure was passing).
-        if (done.length < group.length) {
+        if (stop === "failed" && i < items.length) {
           checkAborted(signal);
           await runOne(items[i]!);
         }
@@ -74,26 +79,26 @@ export class GroupRunner {
     return results;
   }
 
-  /** Up to 50 consecutive transactional SQL steps (and ~1 MB of SQL) from `start`. */
+  /** Consecutive transactional SQL steps from `start`, within the group limits (count, bytes of SQL). */
   private async groupFrom(items: PlannedRun[], start: number): Promise<SqlRun[]> {
+    const limits = this.parts.db.remote ? REMOTE_LIMITS : GROUP_LIMITS;
     const group: SqlRun[] = [];
     let bytes = 0;
-    for (let i = start; i < items.length && group.length < 50; i++) {
+    for (let i = start; i < items.length && group.length < limits.count; i++) {
       const step = await loadStep(items[i]!.file, items[i]!.direction);
       if (step.kind !== "sql" || !step.transaction) break;
       bytes += step.statements.reduce((n, x) => n + x.sql.length, 0);
-      if (group.length > 0 && bytes > 1_000_000) break;
+      if (group.length > 0 && bytes > limits.bytes) break;
       group.push({ ...items[i]!, step });
     }
     return group;
   }
 
   /**
-   * One request for several SQL migrations. If it fails or its answer is lost, the version
+   * Remote: one request for several SQL migrations. If it fails or its answer is lost, the version
    * table says how many committed; those are reported, the rest are left to the caller.
    */
-  private async runGroup(group: SqlRun[]): Promise<StepResult[]> {
-    await this.parts.transactions.prepareLocal();
+  private async runGroup(group: SqlRun[]): Promise<GroupOutcome> {
     const started = performance.now();
     const parts = ["PRAGMA foreign_keys = OFF"];
     for (const [k, g] of group.entries()) {
@@ -111,17 +116,16 @@ export class GroupRunner {
     });
     try {
       await this.parts.db.client.executeMultiple(parts.join(";\n") + ";");
-      return group.map((g) => result(doneOutcome(g.direction), g));
+      return { done: group.map((g) => result(doneOutcome(g.direction), g)), stop: "complete" };
     } catch (e) {
-      if (!this.parts.db.remote) await this.parts.db.client.execute("ROLLBACK").catch(() => undefined);
       const c = classifyError(e).class;
       // Nothing to learn by re-reading: the server refused us, not the SQL.
       if (c === "auth" || c === "client" || c === "tls") throw describeDbError(e, this.parts.db.displayUrl);
       const lost = isTransportError(e);
       const committed = await this.parts.reads.committedCount(group);
       const done = group.slice(0, committed).map((g) => result(doneOutcome(g.direction), g, lost));
-      if (lost && this.parts.db.remote) this.parts.logger.warn(`lost the server's answer for ${group.length} migrations sent together; the version table shows ${done.length} COMMITTED`);
-      return done;
+      if (lost) this.parts.logger.warn(`lost the server's answer for ${group.length} migrations sent together; the version table shows ${done.length} COMMITTED`);
+      return { done, stop: done.length < group.length ? "failed" : "complete" };
     }
   }
 }

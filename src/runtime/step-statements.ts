@@ -5,7 +5,7 @@
 import type { InStatement } from "@libsql/client";
 import type { MigrationFile } from "../script/discover.ts";
 import type { Direction } from "../script/load.ts";
-import { guardEnd, guardForeignKeys, guardStart, guardVersionRow, stepDurationMs, type Scope } from "./guard.ts";
+import { canAddViolations, guardEnd, guardForeignKeys, guardStart, guardVersionRow, stepDurationMs, type CountOptions, type Scope } from "./guard.ts";
 import { RoledStatements } from "./failure.ts";
 import type { Identity, Store } from "./store.ts";
 
@@ -18,12 +18,25 @@ export function recordInto(store: Store, me: Identity, b: RoledStatements, file:
   return b.add({ kind: "record" }, store.deleteApplied(file.version)).add({ kind: "version-guard" }, guardVersionRow(g));
 }
 
-/** One migration's transaction: guard start, its statements, the checks, its version row, then `tail` (lease renewal). */
-export function stepStatements(store: Store, me: Identity, file: MigrationFile, direction: Direction, userStatements: string[], scope: Scope, tail: InStatement[]): RoledStatements {
+/**
+ * One migration's transaction: guard start, its statements, the checks, its version row, then
+ * `tail` (lease renewal). The foreign-key check is left out when the statements cannot add a
+ * violation (guard.ts canAddViolations).
+ */
+export function stepStatements(
+  store: Store,
+  me: Identity,
+  file: MigrationFile,
+  direction: Direction,
+  userStatements: string[],
+  scope: Scope,
+  tail: InStatement[],
+  count: CountOptions = {},
+): RoledStatements {
   const g = store.guard;
-  const b = new RoledStatements().add({ kind: "guard-start" }, guardStart(g, scope));
+  const b = new RoledStatements().add({ kind: "guard-start" }, guardStart(g, scope, count));
   userStatements.forEach((sql, index) => b.add({ kind: "user", index }, sql));
-  b.add({ kind: "foreign-keys" }, guardForeignKeys(g, scope));
+  if (canAddViolations(scope)) b.add({ kind: "foreign-keys" }, guardForeignKeys(g, scope, count));
   recordInto(store, me, b, file, direction);
   b.add({ kind: "bookkeeping" }, guardEnd(g));
   if (tail.length > 0) b.add({ kind: "bookkeeping" }, ...tail);
