@@ -1,8 +1,9 @@
 /**
  * `npm i -g strata`, offline: the packages scripts/npm-packages.ts makes from a release directory
  * are packed with `npm pack`, installed from those tarballs into a scratch prefix, and the
- * installed `strata` runs `--version` and `up` on the calendar history. Only linux-x64 is
- * packed (the host's binary, bin/strata): one ~120 MiB package keeps this to seconds.
+ * installed `strata` runs `--version` and `up` on the calendar history; `npm exec` (npx) runs it
+ * from the same tarballs. Only linux-x64 is
+ * packed (the host's binary, bin/strata): one ~120 MiB package, about a minute on 2 busy cores.
  *
  *   node --import tsx --test test/npm-install.test.ts
  */
@@ -73,6 +74,11 @@ describe("npm packages", { skip: isLinuxX64 ? false : "packs the host's linux-x6
     // The binary's exit code comes back through the launcher.
     const usage = await runCommand(strata, ["up", "--no-such-flag"], { cwd: project });
     assert.equal(usage.code, 2, usage.stderr);
+
+    // npx: the same two packages, fetched into npm's cache instead of a prefix.
+    const npx = npm(["exec", "--yes", ...tarballs.map((f) => `--package=${f}`), "--", "strata", "--version"], dir);
+    assert.equal(npx.code, 0, npx.out);
+    assert.match(npx.out, new RegExp(`strata ${pkg.version.replace(/\./g, "\\.")} \\(`));
 
     // Without its platform package (e.g. installed with --omit=optional) the launcher says so.
     fs.rmSync(path.join(prefix, "lib", "node_modules", "@strata"), { recursive: true });
