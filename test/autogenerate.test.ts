@@ -306,6 +306,13 @@ describe("compareSchemas", () => {
       assert.deepEqual(diff.tables.flatMap((t) => t.ops), [{ kind: "recreateVirtual" }], b);
       assert.match(diff.tables.flatMap((t) => t.notes)[0] ?? "", note, b);
     }
+    // A case-only rename is done in place, contents and all.
+    const db = await scratch("CREATE VIRTUAL TABLE notes USING fts5(body);", "INSERT INTO notes (rowid, body) VALUES (4, 'kept');");
+    const { migration } = await generate(db, "CREATE VIRTUAL TABLE Notes USING fts5(body);");
+    await applyMigration(db, fileStatements(migration.up, migration.upStatements));
+    assert.deepEqual((await db.execute("SELECT name FROM sqlite_schema WHERE name LIKE 'notes'")).rows.map((r) => r.name), ["Notes"]);
+    assert.deepEqual((await db.execute("SELECT rowid, body FROM Notes WHERE Notes MATCH 'kept'")).rows.map((r) => [r.rowid, r.body]), [[4, "kept"]]);
+    db.close();
   });
 });
 

@@ -131,6 +131,9 @@ function compareTable(f: Table, t: Table, from: Schema, to: Schema, diff: TableD
     if (f.virtual && t.virtual && normalizeSql(f.sql) !== normalizeSql(t.sql)) {
       diff.ops.push({ kind: "recreateVirtual" });
       diff.notes.push(virtualCopyNote(t.name, f.sql, t.sql));
+    } else if (f.virtual && t.virtual && f.name !== t.name) {
+      // Case only (same name to SQLite): fts and rtree rename their storage with the table.
+      diff.ops.push({ kind: "renameTable", from: f.name, to: t.name, via: freeName(`${t.name}_renaming`, [from, to]) });
     } else if (f.virtual !== t.virtual) {
       diff.ops.push({ kind: "dropTable" }, { kind: "createTable" });
       diff.notes.push(`${quoteIdent(t.name)} changes between a virtual and an ordinary table: dropped and recreated, its contents are not copied`);
