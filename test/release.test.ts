@@ -250,6 +250,20 @@ describe("npm run release", () => {
     assert.equal(fs.statSync(installed).mode & 0o777, 0o755);
   });
 
+  test("--offline refuses to fetch a package that is not cached, and writes nothing", () => {
+    const emptyCache = fs.mkdtempSync(path.join(scratch, "cache-"));
+    const out = path.join(scratch, "offline", "strata");
+    const r = spawnSync(bun, [path.join(repoRoot, "build.ts"), "--target", "darwin-arm64", "--offline", "--outfile", out], {
+      cwd: repoRoot,
+      env: { ...process.env, XDG_CACHE_HOME: emptyCache },
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /@libsql\/darwin-arm64@[\d.]+ is neither installed nor in .* \(--offline\)/);
+    assert.ok(!fs.existsSync(out));
+    assert.ok(!fs.existsSync(path.join(emptyCache, "strata-build")), "--offline started a fetch");
+  });
+
   test("linux-arm64 under qemu-user applies the calendar history", { skip: arm64Skip }, async () => {
     await smoke("linux-arm64", ["qemu-aarch64", "-L", ARM64_LIBC], {}, "bun-linux-arm64");
   });
