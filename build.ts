@@ -271,6 +271,9 @@ async function buildOne(req: BuildRequest): Promise<{ outfile: string; ms: numbe
         target: "bun",
         // ESM keeps top-level await working; ESM bytecode is supported for compiled executables.
         format: "esm",
+        // Lazily imported modules become chunks loaded on first use: without it Bun hoists every
+        // module's imports (node:tty, node:crypto, node:readline, …) to start-up (issue 14).
+        splitting: true,
         compile: {
           target: target.bun,
           outfile: staged,

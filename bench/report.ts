@@ -100,3 +100,49 @@ export function markdownTable(rows: Row[]): string {
   ];
   return lines.join("\n");
 }
+
+/** One timed series of this run against the same series in a saved baseline. */
+export interface BaselineChange {
+  series: string;
+  beforeMs: number;
+  afterMs: number;
+  /** "slower" / "faster": moved beyond the noise; "same": within it. */
+  verdict: "slower" | "faster" | "same";
+}
+
+/** Relative change below which a figure counts as unchanged whatever the ranges say. */
+const NOISE_FRACTION = 0.1;
+
+/**
+ * Which figures moved beyond the noise: a series moved when its median changed by more than
+ * 10 % AND the two runs' ranges (min–max over repetitions) do not overlap, i.e. every
+ * repetition of one run was slower than every one of the other. Compare the peers' series too:
+ * when dbmate moved as well, the machine did.
+ */
+export function compareToBaseline(baseline: Record<string, Sample[]>, current: Record<string, Sample[]>): BaselineChange[] {
+  const changes: BaselineChange[] = [];
+  for (const [series, now] of Object.entries(current)) {
+    const then = baseline[series];
+    if (!then?.length || !now.length) continue;
+    const b = summarize(then);
+    const a = summarize(now);
+    const moved = Math.abs(a.medianMs / b.medianMs - 1) > NOISE_FRACTION;
+    const verdict = moved && a.minMs > b.maxMs ? "slower" : moved && a.maxMs < b.minMs ? "faster" : "same";
+    changes.push({ series, beforeMs: b.medianMs, afterMs: a.medianMs, verdict });
+  }
+  return changes;
+}
+
+export function baselineMarkdown(file: string, changes: BaselineChange[]): string {
+  const moved = changes.filter((c) => c.verdict !== "same");
+  const lines = [
+    `## Against the baseline ${file}`,
+    "",
+    moved.length === 0 ? "No figure moved beyond the noise (> 10 % and ranges apart)." : `${moved.length} figure(s) moved beyond the noise (> 10 % and ranges apart): ${moved.map((c) => `${c.series} ${c.verdict}`).join(", ")}.`,
+    "",
+    "| series | baseline median | this run | change | moved? |",
+    "|---|---|---|---|---|",
+    ...changes.map((c) => `| ${c.series} | ${fmtMs(c.beforeMs)} | ${fmtMs(c.afterMs)} | ${c.afterMs >= c.beforeMs ? "+" : ""}${((c.afterMs / c.beforeMs - 1) * 100).toFixed(0)} % | ${c.verdict === "same" ? "no (noise)" : `**${c.verdict}**`} |`),
+  ];
+  return lines.join("\n");
+}

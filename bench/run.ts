@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --reps N] [-- --only noop,fresh,remote,backup,data]`
+ *   `[-- --save-baseline FILE] [-- --baseline FILE]`: keep this run's figures, or compare with kept ones
  *
  * Runs the built bin/strata and dbmate (and the sqlite3 CLI for backups) on the same workloads,
  * interleaved (strata, dbmate, strata, dbmate, …), N repetitions each; prints the medians and
@@ -44,6 +45,8 @@ import {
   sample,
   summarize,
   verdictCell,
+  baselineMarkdown,
+  compareToBaseline,
   type Row,
   type Sample,
   type Summary,
@@ -64,14 +67,18 @@ const { values: flags } = parseArgs({
     reps: { type: "string" },
     only: { type: "string" },
     keep: { type: "boolean", default: false },
+    baseline: { type: "string" },
+    "save-baseline": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (flags.help) {
-  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,remote-backup,data,fleet,rehearse,size] [--keep]");
+  console.log("usage: npm run bench -- [--quick] [--reps N] [--only noop,fresh,remote,backup,remote-backup,data,fleet,rehearse,size] [--keep] [--save-baseline FILE] [--baseline FILE]");
   process.exit(0);
 }
 const quick = flags.quick;
+// Read at the start: the baseline may be bench/results/latest.json, which this run overwrites.
+const baseline = flags.baseline === undefined ? undefined : readBaseline(flags.baseline);
 const reps = flags.reps !== undefined ? Number(flags.reps) : quick ? 2 : 5;
 if (!Number.isInteger(reps) || reps < 1) {
   console.error(`--reps must be a positive whole number, got ${flags.reps}`);
@@ -92,6 +99,18 @@ const only = new Set<WorkloadId>(
 const sizes = quick
   ? { migrations: 20, bulk: [20, 100], remoteMigrations: 10, backupMb: 50, rows: 100_000 }
   : { migrations: 200, bulk: [200, 1000], remoteMigrations: 50, backupMb: 500, rows: 1_000_000 };
+
+/** A saved run (its latest.json): the series the comparison needs. */
+function readBaseline(file: string): Record<string, Sample[]> {
+  try {
+    const data = JSON.parse(fs.readFileSync(file, "utf8")) as { series?: Record<string, Sample[]> };
+    if (typeof data.series !== "object" || data.series === null) throw new Error("it has no series");
+    return data.series;
+  } catch (e) {
+    console.error(`--baseline ${file}: cannot use it (${e instanceof Error ? e.message : String(e)}); save one with --save-baseline FILE`);
+    process.exit(2);
+  }
+}
 
 // ------------------------------------------------------------------------------------ environment
 
@@ -221,7 +240,21 @@ function ratioCell(a: number, b: number): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
-/** Cold no-op `up`: N applied migrations, then `up` again (a new process each time). */
+/** A row for strata against dbmate on the same work, target ≤ 1.0×. */
+function dbmateRow(workload: string, x: Summary, y: Summary): Row {
+  return {
+    workload,
+    strata: fmtTime(x),
+    reference: `dbmate ${fmtTime(y)}`,
+    ratio: ratioCell(x.medianMs, y.medianMs),
+    strataPeak: fmtMb(x.peakMb),
+    referencePeak: fmtMb(y.peakMb),
+    target: "≤ 1.0× dbmate",
+    verdict: verdictCell(x.medianMs <= y.medianMs ? "met" : "missed"),
+  };
+}
+
+/** Cold no-op `up` and `status`: N applied migrations, then each again (a new process each time). */
 async function noop(): Promise<WorkloadResult> {
   const n = sizes.migrations;
   const dirs = writeTableMigrations(tmp("noop", "migrations"), n);
@@ -231,32 +264,24 @@ async function noop(): Promise<WorkloadResult> {
   await dbmateUp(ddb, dirs.dbmate);
   expectCount(sdb, TABLES_SQL, n, "strata setup");
   expectCount(ddb, TABLES_SQL, n, "dbmate setup");
+  const strataStatus = () => measure(STRATA, ["status", "--url", sdb, "--dir", dirs.strata], childEnv);
+  const dbmateStatus = () => measure(DBMATE, ["--url", `sqlite:${ddb}`, "--migrations-dir", dirs.dbmate, "status"], childEnv);
   const s: Sample[] = [];
   const d: Sample[] = [];
+  const ss: Sample[] = [];
+  const ds: Sample[] = [];
   for (let i = 0; i < reps; i++) {
     progress(`  noop rep ${i + 1}/${reps}`);
     s.push(sample(await strataUp(sdb, dirs.strata)));
     d.push(sample(await dbmateUp(ddb, dirs.dbmate)));
+    ss.push(sample(await strataStatus()));
+    ds.push(sample(await dbmateStatus()));
   }
-  const ss = summarize(s);
-  const ds = summarize(d);
-  const ratio = ss.medianMs / ds.medianMs;
-  const series = { "noop/strata": s, "noop/dbmate": d };
+  const row = (workload: string, a: Sample[], b: Sample[]): Row => dbmateRow(workload, summarize(a), summarize(b));
   return {
-    series,
+    series: { "noop/strata": s, "noop/dbmate": d, "status/strata": ss, "status/dbmate": ds },
     notes: [],
-    rows: [
-      {
-        workload: `cold no-op \`up\`, ${n} applied migrations`,
-        strata: fmtTime(ss),
-        reference: `dbmate ${fmtTime(ds)}`,
-        ratio: ratioCell(ss.medianMs, ds.medianMs),
-        strataPeak: fmtMb(ss.peakMb),
-        referencePeak: fmtMb(ds.peakMb),
-        target: "≤ 1.0× dbmate",
-        verdict: verdictCell(ratio <= 1 ? "met" : "missed"),
-      },
-    ],
+    rows: [row(`cold no-op \`up\`, ${n} applied migrations`, s, d), row(`cold \`status\`, ${n} applied migrations`, ss, ds)],
   };
 }
 
@@ -635,6 +660,7 @@ async function main(): Promise<number> {
     ...header,
     markdownTable(table),
     "",
+    ...(baseline ? [baselineMarkdown(flags.baseline!, compareToBaseline(baseline, series)), ""] : []),
     ...(notes.length ? ["Notes:", "", ...notes.map((n) => `- ${n}`), ""] : []),
     ...(errors.length ? ["Errors:", "", ...errors.map((e) => `- ${e.replace(/\n/g, "\n  ")}`), ""] : []),
     `Total bench time: ${fmtMs(performance.now() - started)}.`,
@@ -648,6 +674,7 @@ async function main(): Promise<number> {
     path.join(outDir, "latest.json"),
     `${JSON.stringify({ quick, reps, sizes, machine: info, table, notes, errors, series, totalMs: round(performance.now() - started, 0) }, null, 2)}\n`,
   );
+  if (flags["save-baseline"]) fs.copyFileSync(path.join(outDir, "latest.json"), flags["save-baseline"]);
   process.stdout.write(`\n${markdown}`);
   progress(`written to ${path.relative(process.cwd(), path.join(outDir, "latest.md"))} and latest.json`);
   return errors.length ? 1 : 0;

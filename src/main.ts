@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 /**
- * strata's entry point (Node via tsx, Deno, and the compiled binary). Nothing runs at import
- * time but argument parsing; commands load their modules lazily so start-up stays fast.
- * Library users import src/index.ts instead.
+ * strata's entry point (Node via tsx, Deno, and the compiled binary). A no-op `up` or `status`
+ * on a local file is answered by the fast path (./cli/fast.ts), which loads almost nothing;
+ * everything else goes to the full CLI, loaded only then. Library users import src/index.ts.
  */
 import process from "node:process";
-import { main } from "./cli/run.ts";
-import { tsMigrationCodeRan } from "./script/ts-runner.ts";
+import { fastPath } from "./cli/fast.ts";
 
-process.exitCode = await main(process.argv.slice(2));
-// Timers or sockets a TS migration left behind must not keep strata from exiting.
-if (tsMigrationCodeRan()) process.exit(process.exitCode);
+const argv = process.argv.slice(2);
+const fast = await fastPath(argv);
+if (fast !== undefined) {
+  process.exitCode = fast;
+} else {
+  const [{ main }, { tsMigrationCodeRan }] = await Promise.all([import("./cli/run.ts"), import("./script/ts-runner.ts")]);
+  process.exitCode = await main(argv);
+  // Timers or sockets a TS migration left behind must not keep strata from exiting.
+  if (tsMigrationCodeRan()) process.exit(process.exitCode);
+}

@@ -14,6 +14,7 @@ import { backup, deploy, restore } from "./ops-commands.ts";
 import { lint, rehearse } from "./safety-commands.ts";
 import { fleet } from "./fleet-commands.ts";
 import { completionsCommand, group, type CliNode } from "./completions.ts";
+import { statusExitCode } from "../commands/status-view.ts";
 
 const schemaOption = option({ type: optional(string), long: "schema", description: "declarative schema file (default ./schema.sql) [env STRATA_SCHEMA]" });
 const strictColumnOrderFlag = flag({ long: "strict-column-order", description: "compare column order too: a column declared mid-table rebuilds it (strict_column_order in strata.toml) [env STRATA_STRICT_COLUMN_ORDER]" });
@@ -135,7 +136,7 @@ const status = command({
     runVerb("status", a, async (logger) => {
       const { status } = await import("../commands/inspect.ts");
       return status(commandOptions(a, logger));
-    }, render.renderStatus, (r) => (!a.exitCode ? ExitCode.ok : r.problems.length > 0 ? ExitCode.failure : r.pending.length > 0 ? ExitCode.pending : ExitCode.ok)),
+    }, render.renderStatus, (r) => statusExitCode(r, a.exitCode)),
 });
 
 const current = command({

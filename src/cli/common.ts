@@ -7,7 +7,7 @@ import { flag, option, optional, string } from "cmd-ts";
 import { ExitCode, StrataError, messageOf } from "../errors.ts";
 import { Logger } from "../output/logger.ts";
 import { parseDuration } from "../config/duration.ts";
-import { redactSecrets } from "../output/redact.ts";
+import { printJson, printResult } from "./print.ts";
 import type { CommandOptions } from "../commands/context.ts";
 import type { FlagValues } from "../config/settings.ts";
 
@@ -96,19 +96,6 @@ export function commandOptions(v: CommonValues, logger: Logger): CommandOptions 
   };
 }
 
-/** Text output (stdout) of a successful command. */
-export function printOut(text: string): void {
-  if (text) process.stdout.write(redactSecrets(text.endsWith("\n") ? text : text + "\n"));
-}
-
-function printErr(text: string): void {
-  if (text) process.stderr.write(redactSecrets(text.endsWith("\n") ? text : text + "\n"));
-}
-
-export function printJson(value: unknown): void {
-  process.stdout.write(redactSecrets(JSON.stringify(value, null, 2)) + "\n");
-}
-
 /**
  * Runs a verb: calls `fn`, prints its result as JSON or text, maps errors to one line and an
  * exit code. Sets process.exitCode rather than exiting, so pending output is flushed.
@@ -124,10 +111,7 @@ export async function runVerb<T>(
   try {
     const result = await fn(logger);
     const code = exitCodeOf(result);
-    if (v.json) printJson({ ok: true, command, ...(result as object) });
-    // --quiet: nothing on success; a report that explains a failing exit code goes to stderr.
-    else if (!v.quiet) printOut(render(result));
-    else if (code !== ExitCode.ok) printErr(render(result));
+    printResult(command, v, result, render, code);
     process.exitCode = code;
   } catch (e) {
     process.exitCode = reportError(command, e, v, logger);

@@ -5,54 +5,11 @@ import os from "node:os";
 import { StrataError } from "../errors.ts";
 import { processAlive } from "../platform/process.ts";
 import type { LockRow } from "../runtime/store.ts";
-import { blockingProblems, currentVersion, reconcile, type Entry, type EntryState } from "../runtime/plan.ts";
+import { currentVersion, reconcile } from "../runtime/plan.ts";
 import { withSession, type CommandOptions } from "./context.ts";
+import { info, statusOf, type MigrationInfo, type StatusResult } from "./status-view.ts";
 
-export interface MigrationInfo {
-  version: string;
-  name: string;
-  state: EntryState;
-  kind: "sql" | "ts" | null;
-  reversible: boolean;
-  appliedAt: string | null;
-  durationMs: number | null;
-  outOfOrder: boolean;
-  file: string | null;
-  checksum: string | null;
-}
-
-export interface StatusResult {
-  database: string;
-  /** False when the database (file) does not exist yet. */
-  exists: boolean;
-  current: string | null;
-  head: string | null;
-  applied: MigrationInfo[];
-  pending: MigrationInfo[];
-  changed: string[];
-  missing: string[];
-  failed: string[];
-  outOfOrder: string[];
-  /** The run lock, when a row is there; `stale` says why the next run will take it over. */
-  lock: (LockRow & { stale: "lease expired" | "process is gone" | null }) | null;
-  /** One line per problem that makes `up` refuse, with its fix. */
-  problems: string[];
-}
-
-function info(e: Entry): MigrationInfo {
-  return {
-    version: e.version,
-    name: e.name,
-    state: e.state,
-    kind: e.file?.kind ?? null,
-    reversible: e.file ? e.file.downPath !== undefined : false,
-    appliedAt: e.row?.appliedAt ?? null,
-    durationMs: e.row?.durationMs ?? null,
-    outOfOrder: e.outOfOrder,
-    file: e.file?.upPath ?? null,
-    checksum: e.row?.checksum ?? e.file?.checksum ?? null,
-  };
-}
+export type { MigrationInfo, StatusResult };
 
 /** Why a lock is stale — the same rules the engine uses to take one over — or null. */
 function staleness(lock: LockRow): "lease expired" | "process is gone" | null {
@@ -63,23 +20,7 @@ function staleness(lock: LockRow): "lease expired" | "process is gone" | null {
 export async function status(options: CommandOptions): Promise<StatusResult> {
   return withSession(options, { write: false }, async (s) => {
     const state = await s.engine.readState();
-    const entries = reconcile(s.files, state.applied);
-    const problem = blockingProblems(entries);
-    const pick = (st: EntryState) => entries.filter((e) => e.state === st).map((e) => e.version);
-    return {
-      database: s.db.displayUrl,
-      exists: s.db.exists,
-      current: currentVersion(entries) ?? null,
-      head: s.files.at(-1)?.version ?? null,
-      applied: entries.filter((e) => e.state !== "pending").map(info),
-      pending: entries.filter((e) => e.state === "pending").map(info),
-      changed: pick("changed"),
-      missing: pick("missing"),
-      failed: pick("failed"),
-      outOfOrder: entries.filter((e) => e.outOfOrder).map((e) => e.version),
-      lock: state.lock ? { ...state.lock, stale: staleness(state.lock) } : null,
-      problems: problem ? [`${problem.message} — ${problem.hint}`] : [],
-    };
+    return statusOf(s.db.displayUrl, s.db.exists, s.files, state.applied, state.lock ? { ...state.lock, stale: staleness(state.lock) } : null);
   });
 }
 

@@ -10,6 +10,7 @@ import { isRemoteUrl } from "../config/settings.ts";
 import { redactUrl, registerUrlSecrets } from "../output/redact.ts";
 import { classifyError, describeDbError } from "./errors.ts";
 import { resolveLocalhostSubdomains } from "./localhost.ts";
+import { localPathOf } from "./local-path.ts";
 
 export interface Database {
   readonly client: Client;
@@ -44,11 +45,7 @@ export interface OpenOptions {
   requestTimeoutMs?: number;
 }
 
-export function localPathOf(url: string): string | undefined {
-  if (!/^file:/i.test(url)) return undefined;
-  const raw = url.slice(5).split("?")[0]!;
-  return decodeURIComponent(raw);
-}
+export { localPathOf };
 
 export async function openDatabase(url: string, options: OpenOptions): Promise<Database> {
   const displayUrl = redactUrl(url);

@@ -4,8 +4,8 @@
  * an ISO timestamp and a level, which is what journald, cron mail and CI logs want.
  */
 import process from "node:process";
-import { performance } from "node:perf_hooks";
 import { redactSecrets } from "./redact.ts";
+import { isTerminal, writeFd } from "./fd.ts";
 
 export type Level = "debug" | "info" | "warn" | "error";
 
@@ -31,9 +31,9 @@ export class Logger {
   constructor(options: LoggerOptions = {}) {
     this.verbose = options.verbose ?? false;
     this.quiet = options.quiet ?? false;
-    this.tty = options.tty ?? Boolean(process.stderr.isTTY);
+    this.tty = options.tty ?? isTerminal(2);
     this.color = options.color ?? (this.tty && !noColor());
-    this.write = options.write ?? ((text) => void process.stderr.write(text));
+    this.write = options.write ?? ((text) => writeFd(2, text));
   }
 
   debug(message: string): void {
@@ -120,4 +120,4 @@ export function noColor(): boolean {
 }
 
 /** Logger that discards everything: the default for library use. */
-export const silentLogger = new Logger({ quiet: true, write: () => {} });
+export const silentLogger = new Logger({ quiet: true, tty: false, write: () => {} });

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { StrataError } from "../errors.ts";
 import { sha256Hex } from "./hash.ts";
+import { ChecksumCache } from "./fingerprints.ts";
 
 export type MigrationKind = "sql" | "ts";
 
@@ -36,6 +37,7 @@ export function compareVersions(a: string, b: string): number {
 /**
  * Lists and checks the folder: names, pairs, duplicates, kinds of entries, checksums. File
  * contents are parsed later, when a step is loaded — before anything runs (src/script/load.ts).
+ * Checksums of files unchanged since an earlier run come from ./fingerprints.ts.
  */
 export function discoverMigrations(dir: string): MigrationFile[] {
   let entries: fs.Dirent[];
@@ -88,17 +90,19 @@ export function discoverMigrations(dir: string): MigrationFile[] {
     });
   }
   const result: MigrationFile[] = [];
+  const cache = ChecksumCache.for(path.resolve(dir));
   for (const g of groups.values()) {
     if (g.ts && (g.up || g.down)) problems.push(`version ${g.version} has both a .ts module and .sql files`);
     else if (g.down && !g.up) problems.push(`${path.basename(g.down)} has no matching .up.sql`);
-    else if (g.ts) result.push(tsMigration(g.version, g.name, g.ts));
-    else if (g.up) result.push(sqlMigration(g.version, g.name, g.up, g.down));
+    else if (g.ts) result.push(tsMigration(g.version, g.name, g.ts, cache));
+    else if (g.up) result.push(sqlMigration(g.version, g.name, g.up, g.down, cache));
   }
   if (problems.length > 0) {
     throw new StrataError("migrations", `invalid migrations folder ${dir}: ${problems.join("; ")}`, {
       hint: "each version must appear once, as one SQL pair or one .ts module",
     });
   }
+  cache.save();
   return result.sort((a, b) => compareVersions(a.version, b.version));
 }
 
@@ -127,14 +131,17 @@ function readFile(file: string): Buffer {
   }
 }
 
-function sqlMigration(version: string, name: string, up: string, down: string | undefined): MigrationFile {
-  const checksum = down ? sha256Hex(readFile(up), "\0down\0", readFile(down)) : sha256Hex(readFile(up));
+function sqlMigration(version: string, name: string, up: string, down: string | undefined, cache: ChecksumCache): MigrationFile {
+  const { checksum } = cache.get(up, down ? [up, down] : [up], () => ({
+    checksum: down ? sha256Hex(readFile(up), "\0down\0", readFile(down)) : sha256Hex(readFile(up)),
+  }));
   return { version, name, kind: "sql", upPath: up, downPath: down, checksum };
 }
 
-function tsMigration(version: string, name: string, file: string): MigrationFile {
-  const content = readFile(file);
-  const checksum = sha256Hex(content);
-  const downPath = EXPORTS_DOWN.test(content.toString("utf8")) ? file : undefined;
-  return { version, name, kind: "ts", upPath: file, downPath, checksum };
+function tsMigration(version: string, name: string, file: string, cache: ChecksumCache): MigrationFile {
+  const { checksum, down } = cache.get(file, [file], () => {
+    const content = readFile(file);
+    return { checksum: sha256Hex(content), down: EXPORTS_DOWN.test(content.toString("utf8")) };
+  });
+  return { version, name, kind: "ts", upPath: file, downPath: down ? file : undefined, checksum };
 }

@@ -1,0 +1,119 @@
+/**
+ * The start-up fast path: a no-op `up` and `status` on a local database file, answered without
+ * cmd-ts (whose `debug` and `chalk` load node:tty), @libsql/client (its native module) or Node's
+ * stdio streams — together about two thirds of such a run in the compiled binary.
+ *
+ * It answers only what it fully understands, with the normal path's own pieces (settings
+ * resolution, discovery, reconcile, the status builder and the renderers). Anything else — another
+ * verb or option, a remote URL, a file or table that is not there, pending migrations or a
+ * problem for `up`, a lock row for `status`, any error at all — returns undefined before anything
+ * is printed, and ./run.ts handles the command as it always did.
+ */
+import fs from "node:fs";
+import process from "node:process";
+import type { Row } from "@libsql/client";
+import { assertGivenPathExists, resolveSettings, type FlagValues } from "../config/settings.ts";
+import { discoverMigrations } from "../script/discover.ts";
+import { localPathOf } from "../db/local-path.ts";
+import { readLocal } from "../db/read-only.ts";
+import { Store, toAppliedRow } from "../runtime/store.ts";
+import { blockingProblems, currentVersion, reconcile } from "../runtime/plan.ts";
+import { statusExitCode, statusOf } from "../commands/status-view.ts";
+import type { MigrateResult } from "../commands/migrate.ts";
+import { Logger } from "../output/logger.ts";
+import { redactUrl } from "../output/redact.ts";
+import { renderMigrate, renderStatus } from "./render.ts";
+import { printResult } from "./print.ts";
+
+/** Options that take a value and cannot change what a no-op `up` or `status` answers. */
+const VALUE_OPTIONS: Record<string, "url" | "dir" | "table" | "config" | "lockTimeout" | "migrationTimeout" | "authToken" | "authTokenFile"> = {
+  "--url": "url",
+  "--dir": "dir",
+  "--table": "table",
+  "--config": "config",
+  "--lock-timeout": "lockTimeout",
+  "--migration-timeout": "migrationTimeout",
+  "--auth-token": "authToken",
+  "--auth-token-file": "authTokenFile",
+};
+
+export interface FastArgs {
+  verb: "up" | "status";
+  flags: FlagValues;
+  json: boolean;
+  quiet: boolean;
+  exitCode: boolean;
+}
+
+/** The command line, when it is one the fast path takes; anything unusual is left to cmd-ts. */
+export function parseFastArgs(argv: string[]): FastArgs | undefined {
+  const verb = argv[0] === "up" || argv[0] === "upgrade" ? "up" : argv[0] === "status" ? "status" : undefined;
+  if (verb === undefined) return undefined;
+  const a: FastArgs = { verb, flags: {}, json: false, quiet: false, exitCode: false };
+  const seen = new Set<string>();
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    // A repeated option is for cmd-ts to judge.
+    if (seen.has(name === "-q" ? "--quiet" : name)) return undefined;
+    seen.add(name === "-q" ? "--quiet" : name);
+    const key = VALUE_OPTIONS[name];
+    if (key !== undefined) {
+      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined || value === "" || value.startsWith("-")) return undefined;
+      a.flags[key] = value;
+    } else if (arg === "--json") a.json = true;
+    else if (arg === "--quiet" || arg === "-q") a.quiet = true;
+    else if (arg === "--exit-code" && verb === "status") a.exitCode = true;
+    else return undefined;
+  }
+  return a;
+}
+
+/** The exit code when the fast path answered the command, undefined when ./run.ts must. */
+export async function fastPath(argv: string[]): Promise<number | undefined> {
+  // STRATA_FAST_PATH=off: always the full CLI (to compare the two, or to rule this one out).
+  if (process.env["STRATA_FAST_PATH"] === "off") return undefined;
+  const args = parseFastArgs(argv);
+  if (args === undefined) return undefined;
+  try {
+    return await answer(args);
+  } catch {
+    return undefined; // the normal path meets the same problem and reports it properly
+  }
+}
+
+async function answer(a: FastArgs): Promise<number | undefined> {
+  const settings = resolveSettings(a.flags);
+  const url = settings.url;
+  const file = url === undefined || url.includes("?") ? undefined : localPathOf(url);
+  // Only an existing file: `up` would create a missing one, `status` says it does not exist.
+  if (url === undefined || file === undefined || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return undefined;
+  assertGivenPathExists(settings, "dir");
+  const files = discoverMigrations(settings.dir);
+  const store = new Store(settings.table);
+  const [appliedRows, lockRows] = await readLocal(url, file, [store.selectApplied() as string, store.selectLock() as string], Math.max(settings.lockTimeoutMs, 1000));
+  const applied = appliedRows!.map((r) => toAppliedRow(r as unknown as Row));
+  const database = redactUrl(url);
+
+  if (a.verb === "status") {
+    // Whether a lock is stale asks the engine (is its process alive?): the normal path says.
+    if (lockRows!.length > 0) return undefined;
+    const result = statusOf(database, true, files, applied, null);
+    const code = statusExitCode(result, a.exitCode);
+    printResult("status", a, result, renderStatus, code);
+    return code;
+  }
+
+  // `up`: only when there is nothing to apply and nothing that forbids the run (as the normal
+  // path's local plan, which takes no lock and writes nothing either). The lock row is only read
+  // so that a version table without strata's lock table is left to the normal path.
+  const entries = reconcile(files, applied);
+  if (blockingProblems(entries) !== undefined || entries.some((e) => e.state === "pending")) return undefined;
+  const at = currentVersion(entries) ?? null;
+  new Logger({ quiet: a.quiet }).info(`nothing to do; database is at ${at ?? "base"}`);
+  const result: MigrateResult = { command: "up", database, dryRun: false, from: at, to: at, plan: [], steps: [], waitedForLock: false };
+  printResult("up", a, result, renderMigrate, 0);
+  return 0;
+}

@@ -1,0 +1,151 @@
+/**
+ * Checksums of migration files remembered by each file's identity (size, mtime, ctime, inode),
+ * so that a run where nothing changed does not read and hash every file: 400 reads and hashes
+ * are ~3 ms of a ~15 ms no-op `up`, and stat calls are ~100× cheaper. A file whose identity
+ * differs from the remembered one is read and hashed again, so the checksum comparison with the
+ * version table keeps its meaning. Any write to a file moves its ctime, which no tool can set
+ * back (mtime can be); a file changed within the last 2 s is not remembered at all, because
+ * file systems stamp times coarsely (a jiffy, or 1–2 s) and a second write in the same tick
+ * would otherwise look unchanged (git calls this "racy").
+ *
+ * Where: one small JSON file per migrations folder in the user's cache directory
+ * ($XDG_CACHE_HOME/strata, else ~/.cache/strata; ~/Library/Caches/strata on macOS), never in
+ * the project or the database — a no-op run and `status` write nothing there. Whoever can write
+ * that directory could make a changed file look unchanged; it is the user's own. The cache is an
+ * optimisation only: unreadable, corrupt or unwritable, it is ignored.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { sha256Hex } from "./hash.ts";
+
+/** What is remembered for a migration: its checksum and, for TS modules, whether it exports down. */
+export interface Remembered {
+  checksum: string;
+  down?: boolean;
+}
+
+interface Entry extends Remembered {
+  stamp: string;
+}
+
+interface CacheFile {
+  format: 1;
+  dir: string;
+  entries: Record<string, Entry>;
+}
+
+const RACY_MS = 2000;
+/** Cache files kept at most (one per migrations folder seen); the oldest go first. */
+const MAX_FILES = 200;
+
+function cacheRoot(): string | undefined {
+  const xdg = process.env["XDG_CACHE_HOME"];
+  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, "strata");
+  const home = process.env["HOME"];
+  if (!home || !path.isAbsolute(home)) return undefined;
+  return process.platform === "darwin" ? path.join(home, "Library", "Caches", "strata") : path.join(home, ".cache", "strata");
+}
+
+/** The identity of some files, or undefined when one cannot be stat'ed (then it is read, and fails there). */
+export function stampOf(files: string[]): { stamp: string; changedAt: number } | undefined {
+  let stamp = "";
+  let changedAt = 0;
+  for (const file of files) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch {
+      return undefined;
+    }
+    stamp += `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino};`;
+    changedAt = Math.max(changedAt, st.mtimeMs, st.ctimeMs);
+  }
+  return { stamp, changedAt };
+}
+
+export class ChecksumCache {
+  private readonly file: string | undefined;
+  private readonly old: Record<string, Entry>;
+  private readonly next: Record<string, Entry> = {};
+  private dirty = false;
+  private readonly existed: boolean;
+  private readonly dir: string;
+  private readonly racyMs: number;
+
+  private constructor(dir: string, racyMs: number) {
+    this.dir = dir;
+    this.racyMs = racyMs;
+    const root = cacheRoot();
+    this.file = root && path.join(root, `checksums-${sha256Hex(dir).slice(0, 32)}.json`);
+    const read = this.file ? readCache(this.file, dir) : undefined;
+    this.existed = read !== undefined;
+    this.old = read ?? {};
+  }
+
+  /** `racyMs`: how old a file must be to be remembered (tests shorten it). */
+  static for(dir: string, racyMs = RACY_MS): ChecksumCache {
+    return new ChecksumCache(dir, racyMs);
+  }
+
+  /**
+   * The remembered value for `key` when its files still have identity `stamp`; otherwise `compute`
+   * runs (reading the files) and its result is remembered unless the files are too fresh.
+   */
+  get(key: string, files: string[], compute: () => Remembered): Remembered {
+    const now = stampOf(files);
+    const hit = now && this.old[key];
+    if (hit && hit.stamp === now.stamp && typeof hit.checksum === "string") {
+      this.next[key] = hit;
+      return hit;
+    }
+    const value = compute();
+    if (now && Date.now() - now.changedAt >= this.racyMs) {
+      this.next[key] = { stamp: now.stamp, ...value };
+      this.dirty = true;
+    } else if (hit) {
+      this.dirty = true; // the stale entry is dropped
+    }
+    return value;
+  }
+
+  /** Writes the cache when it changed (entries added, or files gone). Never throws. */
+  save(): void {
+    if (!this.file) return;
+    if (!this.dirty && Object.keys(this.next).length === Object.keys(this.old).length) return;
+    try {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+      if (!this.existed) prune(path.dirname(this.file));
+      const data: CacheFile = { format: 1, dir: this.dir, entries: this.next };
+      // Written aside and renamed: a concurrent reader sees the old file or the new one.
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
+      fs.renameSync(tmp, this.file);
+    } catch {
+      // Only an optimisation: the next run hashes again.
+    }
+  }
+}
+
+function readCache(file: string, dir: string): Record<string, Entry> | undefined {
+  try {
+    const data = JSON.parse(fs.readFileSync(file, "utf8")) as CacheFile;
+    // The file name is a hash of the folder: a collision or an older format is simply not used.
+    if (data.format !== 1 || data.dir !== dir || typeof data.entries !== "object" || data.entries === null) return undefined;
+    return data.entries;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps the cache directory bounded: temp folders used once would otherwise pile up. */
+function prune(root: string): void {
+  const names = fs.readdirSync(root).filter((n) => n.startsWith("checksums-"));
+  if (names.length < MAX_FILES) return;
+  const aged = names.map((n) => {
+    const full = path.join(root, n);
+    return { full, at: fs.statSync(full, { throwIfNoEntry: false })?.mtimeMs ?? 0 };
+  });
+  aged.sort((a, b) => a.at - b.at);
+  for (const { full } of aged.slice(0, names.length - MAX_FILES / 2)) fs.rmSync(full, { force: true });
+}
