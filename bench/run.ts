@@ -416,7 +416,7 @@ async function remote(): Promise<WorkloadResult> {
         const worst = Math.max(...f.requests);
         rows.push({
           workload: `remote ${label}, proxy adding ${latency} ms per request`,
-          strata: `${fmtTime(summarize(f.samples))}; ${median(f.requests)} round trips`,
+          strata: `${fmtTime(summarize(f.samples))}; ${median(f.requests)} round trip${median(f.requests) === 1 ? "" : "s"}`,
           reference: `floor ${median(f.requests)} × ${latency} ms = ${fmtMs(median(f.requests) * latency)}`,
           ratio: "–",
           strataPeak: fmtMb(summarize(f.samples).peakMb),
