@@ -11,6 +11,7 @@ import path from "node:path";
 import { runCommand, strata, tempDir, writeFiles, type RunResult } from "./support/cli.ts";
 import { ensureBinary } from "./support/build.ts";
 import { ChecksumCache } from "../src/script/fingerprints.ts";
+import { compareVersions } from "../src/script/discover.ts";
 
 const MIGRATIONS = {
   "20240101000001_create_notes.up.sql": "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n",
@@ -131,4 +132,12 @@ test("checksum cache: unchanged files are not read again; a changed or fresh one
   fs.utimesSync(file, before.atime, before.mtime);
   assert.equal(get(0), "sum-two");
   assert.equal(reads, 4);
+});
+
+test("compareVersions orders digit strings numerically, leading zeros ignored", () => {
+  assert.equal(compareVersions("0042", "42"), 0);
+  assert.equal(compareVersions("9", "10"), -1);
+  assert.equal(compareVersions("20240101000010", "20240101000009"), 1);
+  assert.equal(compareVersions("123456789012345678901234567890", "123456789012345678901234567891"), -1);
+  assert.equal(compareVersions("0", "000"), 0);
 });

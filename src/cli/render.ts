@@ -1,4 +1,5 @@
 /** Plain-text renderings of command results (stdout when not --json). */
+import { compareVersions } from "../script/discover.ts";
 import type { MigrateResult } from "../commands/migrate.ts";
 import type { CurrentResult, HistoryResult, MigrationInfo, StatusResult } from "../commands/inspect.ts";
 import type { ResolveResult, StampResult, UnlockResult } from "../commands/record.ts";
@@ -46,7 +47,7 @@ export function renderMigrate(r: MigrateResult): string {
 
 export function renderStatus(r: StatusResult): string {
   const out = [`database: ${r.database}${r.exists ? "" : " (does not exist yet)"}`, `current:  ${r.current ?? "base"}${r.current && r.current === r.head && r.pending.length === 0 ? " (head)" : ""}`];
-  const all = [...r.applied, ...r.pending].sort((a, b) => (BigInt(a.version) < BigInt(b.version) ? -1 : 1));
+  const all = [...r.applied, ...r.pending].sort((a, b) => compareVersions(a.version, b.version));
   if (all.length > 0) out.push("", table([["VERSION", "NAME", "STATE", "APPLIED AT"], ...migrationRows(all, true)]));
   out.push("", `${r.applied.length} applied, ${r.pending.length} pending`);
   if (r.lock) {

@@ -3,7 +3,7 @@
  * resolving revision expressions. No I/O here, so it is cheap to test exhaustively.
  */
 import { StrataError } from "../errors.ts";
-import { compareVersions, type MigrationFile } from "../script/discover.ts";
+import { compareVersions, versionKey, type MigrationFile } from "../script/discover.ts";
 import type { AppliedRow } from "./store.ts";
 
 export type EntryState =
@@ -27,14 +27,14 @@ export interface Entry {
 }
 
 export function reconcile(files: MigrationFile[], applied: AppliedRow[]): Entry[] {
-  const rows = new Map(applied.map((r) => [BigInt(r.version).toString(), r]));
+  const rows = new Map(applied.map((r) => [versionKey(r.version), r]));
   const newestApplied = applied.reduce<string | undefined>(
     (max, r) => (max === undefined || compareVersions(r.version, max) > 0 ? r.version : max),
     undefined,
   );
   const entries: Entry[] = [];
   for (const file of files) {
-    const key = BigInt(file.version).toString();
+    const key = versionKey(file.version);
     const row = rows.get(key);
     rows.delete(key);
     let state: EntryState;

@@ -28,9 +28,19 @@ const FILE_FORM = /^(\d+)_([A-Za-z0-9][A-Za-z0-9_.-]*?)\.(up\.sql|down\.sql|ts|m
 /** Cheap test for a TS module's `down` export, so planning needs no import. */
 const EXPORTS_DOWN = /export\s+(?:async\s+)?function\s+down\b|export\s+(?:const|let)\s+down\b|export\s*\{[^}]*\bdown\b/;
 
+/** A version's number as a string without leading zeros: `0042` and `42` are one version. */
+export function versionKey(version: string): string {
+  return version.replace(/^0+(?=\d)/, "");
+}
+
+/**
+ * Numeric order of digit strings of any length, without BigInt: sorting and reconciling 200
+ * versions made ~3,000 BigInts per run, a measurable part of a no-op start-up.
+ */
 export function compareVersions(a: string, b: string): number {
-  const x = BigInt(a);
-  const y = BigInt(b);
+  const x = versionKey(a);
+  const y = versionKey(b);
+  if (x.length !== y.length) return x.length < y.length ? -1 : 1;
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
@@ -73,7 +83,7 @@ export function discoverMigrations(dir: string): MigrationFile[] {
       continue;
     }
     const [, version, name, ext] = m as unknown as [string, string, string, string];
-    const key = BigInt(version).toString();
+    const key = versionKey(version);
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { version, name }));
     else if (g.name !== name || g.version !== version) {

@@ -17,7 +17,6 @@
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { sha256Hex } from "./hash.ts";
 
 /** What is remembered for a migration: its checksum and, for TS modules, whether it exports down. */
 export interface Remembered {
@@ -77,7 +76,7 @@ export class ChecksumCache {
     this.dir = dir;
     this.racyMs = racyMs;
     const root = cacheRoot();
-    this.file = root && path.join(root, `checksums-${sha256Hex(dir).slice(0, 32)}.json`);
+    this.file = root && path.join(root, `checksums-${nameHash(dir)}.json`);
     const read = this.file ? readCache(this.file, dir) : undefined;
     this.existed = read !== undefined;
     this.old = read ?? {};
@@ -125,6 +124,21 @@ export class ChecksumCache {
       // Only an optimisation: the next run hashes again.
     }
   }
+}
+
+/**
+ * 64 bits of FNV-1a over the folder's path, for the file name: no crypto needed (and none loaded),
+ * since the file also records the folder and is ignored for any other.
+ */
+function nameHash(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  return (a >>> 0).toString(16).padStart(8, "0") + (b >>> 0).toString(16).padStart(8, "0");
 }
 
 function readCache(file: string, dir: string): Record<string, Entry> | undefined {
