@@ -76,9 +76,11 @@ export async function countRows(ex: Executor, tables: string[]): Promise<Record<
   return out;
 }
 
-/** `PRAGMA integrity_check`: [] when the database is sound, else SQLite's findings. */
-export async function integrityProblems(ex: Executor): Promise<string[]> {
-  const rs = await ex.execute("PRAGMA integrity_check");
+export type IntegrityCheck = "full" | "quick";
+
+/** `PRAGMA integrity_check` (or `quick_check`): [] when the database is sound, else SQLite's findings. */
+export async function integrityProblems(ex: Executor, check: IntegrityCheck = "full"): Promise<string[]> {
+  const rs = await ex.execute(check === "full" ? "PRAGMA integrity_check" : "PRAGMA quick_check");
   const lines = rs.rows.map((r) => String(r[0]));
   return lines.length === 1 && lines[0] === "ok" ? [] : lines;
 }

@@ -75,59 +75,97 @@ export interface Digest {
   size: number;
 }
 
-/** One reused buffer per copy: memory stays flat whatever the file size (no garbage to collect). */
+/** Two reused buffers per pass: memory stays flat whatever the file size (no garbage to collect). */
 const CHUNK = 1 << 20;
 
-/** sha256 and size of a file, streamed; `onBytes` sees the running total. */
-export async function hashFile(file: string, onBytes?: (bytes: number) => void): Promise<Digest> {
-  const hash = createHash("sha256");
-  const buf = Buffer.allocUnsafe(CHUNK);
+/**
+ * Reads `fh` from its start to its end in chunks, reading the next chunk while `use` handles the
+ * current one (a chunk is valid only until `use` settles). Returns the bytes read.
+ */
+async function eachChunk(fh: fs.promises.FileHandle, use: (chunk: Buffer) => unknown): Promise<number> {
+  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
   let size = 0;
+  let i = 0;
+  let pending = fh.read(bufs[0]!, 0, CHUNK, 0);
+  for (;;) {
+    const { bytesRead } = await pending;
+    if (bytesRead === 0) return size;
+    const chunk = bufs[i]!.subarray(0, bytesRead);
+    size += bytesRead;
+    i ^= 1;
+    pending = fh.read(bufs[i]!, 0, CHUNK, size);
+    pending.catch(() => undefined); // awaited next turn; not "unhandled" if `use` throws first
+    await use(chunk);
+  }
+}
+
+/** An open file: a path (opened and closed here) or a handle the caller keeps (heldOpen). */
+export type Readable = string | fs.promises.FileHandle;
+
+const heldOpen = new Map<string, fs.promises.FileHandle>();
+
+/**
+ * A read handle on a database file that SQLite may lock, kept open for the rest of the process.
+ * Closing any descriptor of a file drops every POSIX lock this process holds on it, including
+ * SQLite's (its own connections, and ones closed but not yet freed, which SQLite still counts
+ * as holding them: a later connection would then trust a lock the kernel no longer has). SQLite
+ * keeps its own such descriptors open for the same reason. One per file (device and inode).
+ */
+export async function heldHandle(file: string): Promise<fs.promises.FileHandle> {
+  const st = fs.statSync(file);
+  const known = heldOpen.get(`${st.dev}:${st.ino}`);
+  if (known) return known;
+  const fh = await fs.promises.open(file, "r");
+  const real = await fh.stat();
+  // Replaced between the two calls: keep this one too, under what it really is.
+  return heldOpen.get(`${real.dev}:${real.ino}`) ?? (heldOpen.set(`${real.dev}:${real.ino}`, fh), fh);
+}
+
+async function withReadable<T>(file: Readable, use: (fh: fs.promises.FileHandle) => Promise<T>): Promise<T> {
+  if (typeof file !== "string") return use(file);
   const fh = await fs.promises.open(file, "r");
   try {
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      size += bytesRead;
-      onBytes?.(size);
-    }
+    return await use(fh);
   } finally {
     await fh.close();
   }
-  return { sha256: hash.digest("hex"), size };
+}
+
+/** sha256 and size of a file, streamed; `onBytes` sees the running total. */
+export async function hashFile(file: Readable, onBytes?: (bytes: number) => void): Promise<Digest> {
+  const hash = createHash("sha256");
+  let done = 0;
+  return withReadable(file, async (fh) => {
+    const size = await eachChunk(fh, (chunk) => {
+      hash.update(chunk);
+      onBytes?.((done += chunk.length));
+    });
+    return { sha256: hash.digest("hex"), size };
+  });
 }
 
 /**
  * Copies `src` to a new file `dest` (mode 0600, must not exist), hashing exactly the bytes
- * written, and fsyncs it.
+ * written, in one pass, and fsyncs it unless `sync` is false (a caller that changes the copy
+ * fsyncs after).
  */
-export async function copyHashed(src: string, dest: string, onBytes?: (bytes: number) => void): Promise<Digest> {
+export async function copyHashed(src: Readable, dest: string, onBytes?: (bytes: number) => void, sync = true): Promise<Digest> {
   const hash = createHash("sha256");
-  const buf = Buffer.allocUnsafe(CHUNK);
-  let size = 0;
-  const input = await fs.promises.open(src, "r");
-  try {
+  let done = 0;
+  return withReadable(src, async (input) => {
     const output = await fs.promises.open(dest, "wx", FILE_MODE);
     try {
-      for (;;) {
-        const { bytesRead } = await input.read(buf, 0, CHUNK, null);
-        if (bytesRead === 0) break;
-        const chunk = buf.subarray(0, bytesRead);
+      const size = await eachChunk(input, async (chunk) => {
         hash.update(chunk);
-        let written = 0;
-        while (written < bytesRead) written += (await output.write(chunk, written, bytesRead - written)).bytesWritten;
-        size += bytesRead;
-        onBytes?.(size);
-      }
-      await output.sync();
+        for (let written = 0; written < chunk.length; ) written += (await output.write(chunk, written, chunk.length - written)).bytesWritten;
+        onBytes?.((done += chunk.length));
+      });
+      if (sync) await output.sync();
+      return { sha256: hash.digest("hex"), size };
     } finally {
       await output.close();
     }
-  } finally {
-    await input.close();
-  }
-  return { sha256: hash.digest("hex"), size };
+  });
 }
 
 /** Writes a small file atomically: temp in the same folder, fsync, rename, fsync the folder. */

@@ -101,6 +101,8 @@ function isBusy(e: unknown): boolean {
 }
 
 export interface SwapLock {
+  /** The connection holding the lock: the only one that can read the database meanwhile. */
+  client: Client;
   /** Releases the lock; `reopenWal` puts a WAL database back into WAL mode (when it stays in place). */
   release(reopenWal: boolean): Promise<void>;
 }
@@ -146,6 +148,7 @@ async function takeSwapLock(target: string, busyTimeoutMs: number): Promise<Swap
     throw e;
   }
   return {
+    client,
     release: async (reopenWal) => {
       try {
         // Back to normal locking: the lock goes at the next access (closing alone does not

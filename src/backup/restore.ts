@@ -16,10 +16,10 @@ import type { Logger } from "../output/logger.ts";
 import { redactUrl } from "../output/redact.ts";
 import { sleep } from "../platform/process.ts";
 import { buildInfo } from "../build-info.ts";
-import { createBackup, verifySnapshot, type Checked } from "./create.ts";
+import { createBackup, linkUnique, manifestOf, verifySnapshot, type Checked } from "./create.ts";
 import { countMismatches, countRows, dataTables, fileUrl, lockTableOf, openClient, readVersion, schemaObjects, tableExists } from "./db.ts";
-import { FILE_MODE, copyHashed, diskFullError, fsyncDir, fsyncFile, hashFile, isDiskFull, removeDbFiles, removeQuietly, tempPathFor, type Digest } from "./files.ts";
-import { writeManifest, type Manifest } from "./manifest.ts";
+import { FILE_MODE, copyHashed, diskFullError, heldHandle, fsyncDir, fsyncFile, hashFile, isDiskFull, removeDbFiles, removeQuietly, tempPathFor, type Digest } from "./files.ts";
+import { manifestPathOf, writeManifest, type Manifest } from "./manifest.ts";
 import { backupBaseName, databaseLabel, utcStamp } from "./naming.ts";
 import { describeHolders, lockForSwap, openHandles, writerActive, type SwapLock } from "./holders.ts";
 import { Progress } from "./progress.ts";
@@ -109,11 +109,13 @@ export async function restoreLocal(ctx: RestoreContext): Promise<RestoreOutcome>
   const tmp = tempPathFor(target);
   const progress = new Progress(logger, "restore");
   let safety: string | null = null;
+  let linked: string | undefined;
+  let swapped = false;
   let lock: SwapLock | undefined;
   try {
-    // 1. The replacement, built and verified beside the target.
+    // 1. The replacement, built and verified beside the target (fsynced by prepareReplacement).
     if (manifest.kind === "snapshot") {
-      checkDigest(await copyHashed(file, tmp, (bytes) => progress.update(undefined, bytes, "copying")), manifest, file);
+      checkDigest(await copyHashed(file, tmp, (bytes) => progress.update(undefined, bytes, "copying"), false), manifest, file);
     } else {
       checkDigest(await hashFile(file, (bytes) => progress.update(undefined, bytes, "checksum")), manifest, file);
       fs.writeFileSync(tmp, "", { flag: "wx", mode: FILE_MODE });
@@ -138,23 +140,44 @@ export async function restoreLocal(ctx: RestoreContext): Promise<RestoreOutcome>
     // 3. Confirmation, 4. safety backup, 5. swap under the exclusive lock.
     await ctx.confirm(planOf(file, manifest, display, exists, before?.version ?? null, before?.objects ?? 0));
     if (exists) {
-      safety = await safetyBackup(ctx, before?.readable ?? false);
-      if (before?.readable) lock = await lockForSwap(target, swapLockTimeout(ctx));
+      if (before?.readable) {
+        // Read under the lock through a descriptor never closed (see heldHandle).
+        const targetFh = await heldHandle(target);
+        lock = await lockForSwap(target, swapLockTimeout(ctx));
+        linked = await linkedSafetyBackup(ctx, target, targetFh, lock, before.journalMode);
+        safety = linked ?? null;
+        if (!linked) {
+          // Another file system (or no hard links): a snapshot, which needs the lock released.
+          await lock.release(true);
+          lock = undefined;
+          safety = await safetyBackup(ctx, true);
+          lock = await lockForSwap(target, swapLockTimeout(ctx));
+        }
+      } else safety = await safetyBackup(ctx, false);
       for (const suffix of ["-wal", "-shm", "-journal"]) removeQuietly(target + suffix);
       const late = openHandles(target);
       if (late.length > 0) throw holdersError(target, late);
     }
     await fs.promises.rename(tmp, target);
+    swapped = true;
     await fsyncDir(path.dirname(target));
   } catch (e) {
     progress.end();
     removeDbFiles(tmp);
     await lock?.release(true).catch(() => undefined);
     lock = undefined;
+    if (linked && !swapped) {
+      // Not swapped: the "safety backup" is still the live database under a second name.
+      removeQuietly(manifestPathOf(linked));
+      removeQuietly(linked);
+      safety = null;
+    }
     const err = isDiskFull(e) && !(e instanceof StrataError) ? diskFullError(path.dirname(target), `the restored copy of ${file}`, e) : e;
     if (err instanceof StrataError && safety) err.details = { ...err.details, safetyBackup: safety };
     throw err;
   }
+  // The replaced file now lives on only as the safety backup: a backup's mode.
+  if (linked) await fs.promises.chmod(linked, FILE_MODE).catch(() => undefined);
   await lock?.release(false);
   const after = openClient(fileUrl(target), { intMode: "number", busyTimeoutMs: ctx.busyTimeoutMs });
   try {
@@ -163,6 +186,34 @@ export async function restoreLocal(ctx: RestoreContext): Promise<RestoreOutcome>
   } finally {
     after.close();
   }
+}
+
+/**
+ * The safety backup as the replaced file itself: a hard link in the backup folder, taken while
+ * `lock` (exclusive, held across the swap) keeps every other connection out, with its hash, row
+ * counts and version in the manifest, all read under that lock. After the swap the link is the
+ * file's only name. Undefined when the folder is on another file system (or has no hard links).
+ */
+async function linkedSafetyBackup(ctx: RestoreContext, target: string, fh: fs.promises.FileHandle, lock: SwapLock, journalMode: string | null): Promise<string | undefined> {
+  fs.mkdirSync(ctx.dir, { recursive: true, mode: 0o700 });
+  if (fs.statSync(ctx.dir).dev !== fs.statSync(target).dev) return undefined;
+  const started = Date.now();
+  const createdAt = new Date(started);
+  const source = { url: ctx.url, table: ctx.table, reason: "pre-restore" as const };
+  // Leaving WAL for the lock checkpointed everything into the file: it is the whole database.
+  const tables = await countRows(lock.client, await dataTables(lock.client));
+  const version = await readVersion(lock.client, ctx.table);
+  const digest = await hashFile(fh);
+  const dest = await linkUnique(target, ctx.dir, backupBaseName(databaseLabel(ctx.url), utcStamp(createdAt), version, "pre-restore"), ".db");
+  if (!dest) return undefined;
+  try {
+    await writeManifest(dest, manifestOf(source, dest, "snapshot", createdAt, started, { version, tables, rows: sum(tables), journalMode, ...digest }));
+  } catch (e) {
+    removeQuietly(dest);
+    throw e;
+  }
+  ctx.logger.info(`safety backup of the current database: ${dest}`);
+  return dest;
 }
 
 async function loadDump(file: string, dbFile: string, progress: Progress): Promise<void> {
