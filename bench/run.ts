@@ -23,7 +23,6 @@ import {
   TS_SET_BASED,
   countRows,
   createBigTable,
-  createBlobDatabase,
   versionOf,
   writeTableMigrations,
 } from "./fixtures.ts";
@@ -33,6 +32,7 @@ import { fleetWorkload } from "./fleet.ts";
 import { rehearseWorkload } from "./rehearse.ts";
 import { sizeWorkload } from "./size.ts";
 import { remoteBackupWorkload } from "./backup-remote.ts";
+import { localBackupWorkload } from "./backup-local.ts";
 import { CommandFailed, hasGnuTime, killAll, measure, removeMeasureScratch, type Measurement } from "./measure.ts";
 import {
   fmtMb,
@@ -464,68 +464,6 @@ async function remote(): Promise<WorkloadResult> {
   };
 }
 
-function strataHasBackup(): boolean {
-  const r = spawnSync(STRATA, ["--help"], { encoding: "utf8", env: childEnv });
-  return /^\s*-\s*backup\b/m.test(`${r.stdout}${r.stderr}`);
-}
-
-/** Backup of a large database: `strata backup` against the sqlite3 CLI's `.backup`. */
-async function backup(): Promise<WorkloadResult> {
-  const mb = sizes.backupMb;
-  const src = tmp("backup", "source.db");
-  progress(`  building a ${mb} MB database`);
-  const built = createBlobDatabase(src, mb);
-  const actualMb = built.bytes / 1024 / 1024;
-  const haveSqlite = fs.existsSync(SQLITE3);
-  const haveBackup = strataHasBackup();
-  const s: Sample[] = [];
-  const q: Sample[] = [];
-  // Both read a source that is in the page cache (it was just written).
-  for (let i = 0; i < reps && (haveSqlite || haveBackup); i++) {
-    progress(`  backup rep ${i + 1}/${reps}`);
-    if (haveBackup) {
-      const out = freshDir("backup", `strata-out-${i}`);
-      s.push(sample(await measure(STRATA, ["backup", "--url", src, "--out", out], childEnv)));
-      fs.rmSync(out, { recursive: true, force: true });
-    }
-    if (haveSqlite) {
-      const out = tmp("backup", `sqlite3-out-${i}.db`);
-      q.push(sample(await measure(SQLITE3, [src, `.backup '${out}'`], childEnv)));
-      if (!fs.existsSync(out)) throw new CommandFailed("sqlite3 .backup wrote no file");
-      removeDb(out);
-    }
-  }
-  removeDb(src);
-  const ss = s.length ? summarize(s) : undefined;
-  const qs = q.length ? summarize(q) : undefined;
-  let verdict: string;
-  let ratio = "–";
-  if (!haveBackup) verdict = verdictCell("pending", "strata backup not available");
-  else if (!qs || !ss) verdict = verdictCell("n/a", "install sqlite3");
-  else {
-    const r = ss.medianMs / qs.medianMs;
-    ratio = ratioCell(ss.medianMs, qs.medianMs);
-    const memOk = ss.peakMb !== null && ss.peakMb <= 150;
-    verdict = verdictCell(r <= 1.2 && memOk ? "met" : "missed", r <= 1.2 && memOk ? undefined : [r <= 1.2 ? "" : "time", memOk ? "" : "memory"].filter(Boolean).join(", "));
-  }
-  return {
-    series: { "backup/strata": s, "backup/sqlite3": q },
-    notes: [`Backup source: ${actualMb.toFixed(0)} MB, ${built.rows.toLocaleString("en-US")} rows (1000-byte blob, indexed key, text), in the page cache.`],
-    rows: [
-      {
-        workload: `backup of a ${actualMb.toFixed(0)} MB database`,
-        strata: ss ? fmtTime(ss) : haveBackup ? "–" : "pending (strata backup not available)",
-        reference: qs ? `sqlite3 \`.backup\` ${fmtTime(qs)}` : "n/a (install sqlite3)",
-        ratio,
-        strataPeak: fmtMb(ss?.peakMb),
-        referencePeak: fmtMb(qs?.peakMb),
-        target: "≤ 1.2× sqlite3 `.backup`; peak ≤ 150 MB",
-        verdict,
-      },
-    ],
-  };
-}
-
 /** A TS data migration over a table of N rows: set-based, and batched keyed UPDATEs. dbmate runs the same UPDATE as SQL. */
 async function data(): Promise<WorkloadResult> {
   const n = sizes.rows;
@@ -623,7 +561,7 @@ async function main(): Promise<number> {
     ["noop", "cold no-op up", noop],
     ["fresh", "fresh up", fresh],
     ["remote", "remote up", remote],
-    ["backup", "backup", backup],
+    ["backup", "backup and restore", () => localBackupWorkload({ strata: STRATA, sqlite3: SQLITE3, env: childEnv, reps, dir: freshDir("backup"), megabytes: sizes.backupMb, progress })],
     ["remote-backup", "remote backup/restore", () => remoteBackupWorkload({ strata: STRATA, env: childEnv, reps, dir: freshDir("remote-backup"), latencyMs: LATENCY_MS, progress })],
     ["data", "TS data migration", data],
     ["fleet", "fleet up", () => fleetWorkload({ strata: STRATA, env: childEnv, tmp, reps, quick, latencyMs: LATENCY_MS, progress })],
