@@ -21,6 +21,7 @@ import process from "node:process";
 import { after, before, describe, test } from "node:test";
 import { createClient } from "@libsql/client";
 import { repoRoot } from "./support/build.ts";
+import { readSignature, staleHashes } from "../scripts/macho-codesign.ts";
 
 const bun = path.join(repoRoot, "node_modules", ".bin", "bun");
 const buildCache = path.join(process.env["XDG_CACHE_HOME"] || path.join(os.homedir(), ".cache"), "strata-build");
@@ -273,6 +274,20 @@ describe("npm run release", () => {
     const bytes = fs.readFileSync(path.join(dist, "strata-linux-x64-musl"));
     assert.ok(bytes.subarray(0, 4096).includes(MUSL_LOADER), "not linked against musl's loader");
     await smoke("linux-x64-musl", [MUSL_LOADER], { LD_LIBRARY_PATH: muslLibDir(scratch) }, "bun-linux-x64-musl");
+  });
+
+  // scripts/macho-codesign.ts; macOS refuses a binary with one stale page hash.
+  test("darwin: every page matches the code signature (ad hoc, up to the signature); no source map", () => {
+    for (const file of ["strata-darwin-arm64", "strata-darwin-x64"]) {
+      const binary = fs.readFileSync(path.join(dist, file));
+      const [cd, ...more] = readSignature(binary).directories;
+      assert.deepEqual([cd!.adhoc, more.length], [true, 0], file);
+      assert.equal(cd!.nCodeSlots, Math.ceil(cd!.codeLimit / cd!.pageSize));
+      assert.ok(cd!.codeLimit > binary.length - 2_000_000, `${file}: the signature covers only ${cd!.codeLimit} bytes`);
+      assert.deepEqual(staleHashes(binary).map((d) => d.stale), [0], file);
+      // The source map lists src/ paths; the bundle itself does not.
+      assert.equal(binary.includes("src/cli/run.ts"), false, `${file} embeds a source map`);
+    }
   });
 
   for (const [target, file, expectedFormat, libsql] of INSPECTED) {
