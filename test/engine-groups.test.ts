@@ -113,3 +113,22 @@ test("--single-transaction: a failure names file and line, and nothing is applie
   assert.deepEqual(Object.keys(got.user), ["#schema"]);
   assert.ok((got.user["#schema"] as string[]).every((s) => / strata_migrations/.test(s)), "no user object was left");
 });
+
+test("an abort during a group starts no further migration of it; the ones done commit and the run says interrupted", async (t) => {
+  const { Engine } = await import("../src/runtime/migrator.ts");
+  const { discoverMigrations } = await import("../src/script/discover.ts");
+  const { openDatabase } = await import("../src/db/connection.ts");
+  const { silentLogger } = await import("../src/output/logger.ts");
+  const { file, mdir } = setup(t, migrations(20));
+  const db = await openDatabase("file:" + file, { create: true });
+  t.after(() => db.close());
+  const engine = new Engine({ db, table: "strata_migrations", logger: silentLogger, lockTimeoutMs: 1000 });
+  await db.client.batch(engine.store.createTables(), "write");
+  const items = discoverMigrations(mdir).map((f) => ({ file: f, direction: "up" as const }));
+  const abort = new AbortController();
+  const results: unknown[] = [];
+  // The group is announced before its first migration starts: abort right then.
+  await rejectsWith(engine.runSteps(items, () => abort.abort(), results as never, abort.signal), "interrupted", /no further migration was started/);
+  assert.equal(results.length, 1);
+  assert.deepEqual((await comparable(t, file)).versions.length, 1);
+});

@@ -27,8 +27,11 @@ export const GROUP_LIMITS = { count: 500, bytes: 4_000_000, ms: 2_000 };
 export interface GroupOutcome {
   /** The migrations that committed, in order. */
   done: StepResult[];
-  /** "failed": the next migration failed (or could not start) and must run alone to say why. */
-  stop: "complete" | "time" | "failed";
+  /**
+   * "bounded": the time limit or an abort ended the group early (what ran committed);
+   * "failed": the next migration failed (or could not start) and must run alone to say why.
+   */
+  stop: "complete" | "bounded" | "failed";
 }
 
 export const SAVEPOINT = "strata_step";
@@ -43,7 +46,8 @@ export class SavepointGroup {
     this.parts = parts;
   }
 
-  async run(group: SqlRun[]): Promise<GroupOutcome> {
+  /** `signal`: once aborted, no further migration of the group starts; those done commit. */
+  async run(group: SqlRun[], signal?: AbortSignal): Promise<GroupOutcome> {
     const started = performance.now();
     const done: StepResult[] = [];
     let stop: GroupOutcome["stop"] = "complete";
@@ -54,8 +58,8 @@ export class SavepointGroup {
         // Once per group: with no trigger in the schema, a scoped violation count needs no trigger check.
         let triggers = Number((await tx.execute("SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'trigger')")).rows[0]![0]) !== 0;
         for (const [k, g] of group.entries()) {
-          if (k > 0 && performance.now() - started > GROUP_LIMITS.ms) {
-            stop = "time";
+          if (k > 0 && (performance.now() - started > GROUP_LIMITS.ms || signal?.aborted)) {
+            stop = "bounded";
             break;
           }
           const sqls = g.step.statements.map((x) => x.sql);

@@ -63,7 +63,7 @@ export class GroupRunner {
       const group = await this.groupFrom(items, i);
       if (group.length > 1) {
         onStep?.(i + 1, items.length, items[i]!, group.length);
-        const { done, stop } = this.parts.db.remote ? await this.runGroup(group) : await this.savepoints.run(group);
+        const { done, stop } = this.parts.db.remote ? await this.runGroup(group) : await this.savepoints.run(group, signal);
         results.push(...done);
         for (const result of done) onDone?.(++i, items.length, result);
         // A failed member stops the group; the loop runs it alone, which reports the exact
