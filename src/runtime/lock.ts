@@ -10,7 +10,7 @@ import { StrataError, messageOf } from "../errors.ts";
 import { classifyError, describeDbError } from "../db/errors.ts";
 import { buildInfo } from "../build-info.ts";
 import { processAlive, sleep } from "../platform/process.ts";
-import type { Reads } from "./reads.ts";
+import type { LeaseKeeper, Reads } from "./reads.ts";
 import { confirmSteps, versionRowsOf, type VersionRows } from "./readback.ts";
 import { toAppliedRow, toLockRow, type Identity, type LockRow, type LogEntry } from "./store.ts";
 import type { DbState, LockInfo, StepResult } from "./types.ts";
@@ -27,12 +27,12 @@ export function identity(): Identity {
   return { holder: `${host}:${pid}:${Math.random().toString(36).slice(2, 10)}`, user, host, pid, strataVersion: buildInfo.version };
 }
 
-export class RunLock {
+export class RunLock implements LeaseKeeper {
   private leaseRenewedAt = 0;
 
   private readonly reads: Reads;
   readonly me: Identity;
-  private readonly leaseMs: number;
+  readonly leaseMs: number;
 
   constructor(reads: Reads, me: Identity, leaseMs: number) {
     this.reads = reads;
@@ -93,6 +93,7 @@ export class RunLock {
           );
         }
         this.leaseRenewedAt = Date.now();
+        this.reads.lease = this;
         const applied = results[n + 3]!.rows.map(toAppliedRow);
         // A version table of an older strata: add the runner column, once, under the lock.
         if (Number(results[n + 4]!.rows[0]?.[0] ?? 0) === 0) await this.reads.retryRead(() => this.db.client.execute(this.store.addAppliedByColumn()));
@@ -116,6 +117,27 @@ export class RunLock {
    * often enough that a live runner never loses it, rarely enough to cost no write per
    * migration on fast runs.
    */
+  lapsesAt(): number {
+    return this.leaseRenewedAt + this.leaseMs;
+  }
+
+  /** Renewal on its own, for the waits between retries (see Reads.retryRead). */
+  async renewIfDue(deadline: number): Promise<void> {
+    if (Date.now() - this.leaseRenewedAt < this.leaseMs / 4) return;
+    let rs: ResultSet;
+    try {
+      rs = await this.db.withDeadline(deadline, () => this.db.client.execute(this.store.renewLock(this.me, this.leaseMs)));
+    } catch {
+      return; // still unreachable: the outage deadline stops the run before the lease lapses
+    }
+    if (rs.rowsAffected === 0) {
+      throw new StrataError("state", "the migration lock was taken over by another runner while this one waited for the server", {
+        hint: "nothing more is started by this run; `strata status` shows what is applied",
+      });
+    }
+    this.leaseRenewedAt = Date.now();
+  }
+
   leaseRenewal(): InStatement[] {
     const now = Date.now();
     if (now - this.leaseRenewedAt < this.leaseMs / 4) return [];
@@ -129,6 +151,8 @@ export class RunLock {
       await this.reads.retryRead(() => this.db.client.batch([this.store.releaseLock(this.me), this.store.appendLog(this.me, entry)], "write"));
     } catch (e) {
       this.warnNotReleased(e);
+    } finally {
+      this.reads.lease = undefined;
     }
   }
 
@@ -151,6 +175,8 @@ export class RunLock {
         cause: e,
         details: { unconfirmed: steps },
       });
+    } finally {
+      this.reads.lease = undefined;
     }
     return confirmSteps(steps, rows, this.me.holder);
   }
@@ -174,6 +200,7 @@ export class RunLock {
       } catch (e) {
         throw describeDbError(e, this.db.displayUrl);
       }
+      this.reads.lease = undefined;
       return result;
     } catch (e) {
       await this.unlockAndLog({ command, versions: [], result: "error", durationMs: performance.now() - started, message: messageOf(e) });
@@ -187,6 +214,8 @@ export class RunLock {
       await this.reads.retryRead(() => this.db.client.execute(this.store.releaseLock(this.me)));
     } catch (e) {
       this.warnNotReleased(e);
+    } finally {
+      this.reads.lease = undefined;
     }
   }
 

@@ -24,9 +24,26 @@ export interface LogRow {
   message: string | undefined;
 }
 
+/**
+ * The run lock's lease as the retry loops see it (implemented by RunLock): a wait for the
+ * server renews the lease when it is due, and an outage never outlasts it unnoticed.
+ */
+export interface LeaseKeeper {
+  /** Renews the lease if a quarter of it has passed; a failed renewal is left to the deadline. */
+  renewIfDue(deadline: number): Promise<void>;
+  /** When the lease lapses unless renewed (epoch ms). */
+  lapsesAt(): number;
+  readonly leaseMs: number;
+}
+
+/** An outage stops this long before the lease would lapse, so the lock is never lost unnoticed. */
+const LEASE_MARGIN_MS = 5_000;
+
 export class Reads {
   /** When the requests started failing in a row (transport errors), for the outage budget. */
   private outageSince: number | undefined;
+  /** Set while this runner holds the run lock. */
+  lease: LeaseKeeper | undefined;
 
   readonly db: Database;
   readonly store: Store;
@@ -125,9 +142,9 @@ export class Reads {
         const e = i === 1 ? await this.db.diagnose(caught) : caught;
         if (!isTransportError(e)) throw e === caught ? e : describeDbError(e, this.db.displayUrl); // callers classify
         this.outageSince ??= attemptStarted;
-        if (i >= attempts || Date.now() + delay >= this.outageDeadline()) throw describeDbError(e, this.db.displayUrl);
+        if (i >= attempts || Date.now() + delay >= this.budgetDeadline()) throw describeDbError(e, this.db.displayUrl);
         this.logger.warn(`${firstLine(describeDbError(e, this.db.displayUrl).message)}; retrying in ${delay} ms`);
-        await sleep(delay);
+        await this.waitKeepingLease(delay, e);
         delay *= 3;
       }
     }
@@ -138,9 +155,43 @@ export class Reads {
     this.outageSince ??= since;
   }
 
-  /** When the current outage's budget ends (a fresh budget when nothing is failing). */
-  outageDeadline(): number {
+  /** When the current outage's --lock-timeout budget ends (a fresh budget when nothing is failing). */
+  private budgetDeadline(): number {
     return (this.outageSince ?? Date.now()) + this.lockTimeoutMs;
+  }
+
+  /**
+   * The deadline for requests and re-runs: the outage budget and, while the run lock is held
+   * during an outage, shortly before the lease would lapse — past that point another runner
+   * may rightly take the lock over, so going on would no longer be safe.
+   */
+  outageDeadline(): number {
+    const budget = this.budgetDeadline();
+    if (this.outageSince === undefined || this.lease === undefined) return budget;
+    return Math.min(budget, this.leaseSafeUntil(this.lease));
+  }
+
+  private leaseSafeUntil(lease: LeaseKeeper): number {
+    return lease.lapsesAt() - Math.min(LEASE_MARGIN_MS, lease.leaseMs / 4);
+  }
+
+  /**
+   * Sleeps between retries. A run that holds the lock wakes up every quarter lease to renew
+   * it, and stops (with the outage's error) when the renewals don't get through either and the
+   * lease is about to lapse.
+   */
+  private async waitKeepingLease(ms: number, cause: unknown): Promise<void> {
+    const end = Date.now() + ms;
+    for (let left = ms; left > 0; left = end - Date.now()) {
+      const lease = this.lease;
+      await sleep(lease ? Math.min(left, lease.leaseMs / 4) : left);
+      if (!lease) continue;
+      await lease.renewIfDue(this.outageDeadline());
+      if (Date.now() >= this.leaseSafeUntil(lease)) {
+        const err = describeDbError(cause, this.db.displayUrl);
+        throw new StrataError(err.kind, `${err.message}; stopped before the migration lock's lease lapses`, { hint: err.hint, cause });
+      }
+    }
   }
 
   async readLog(limit: number): Promise<LogRow[]> {
