@@ -57,3 +57,5 @@ export type { StepResult, Outcome } from "./runtime/migrator.ts";
 export type { Logger } from "./output/logger.ts";
 export { StrataError, ExitCode } from "./errors.ts";
 export type { ErrorKind } from "./errors.ts";
+export { updateInBatches } from "./script/batch.ts";
+export type { UpdateInBatchesOptions, UpdateInBatchesResult, MigrationHelpers, BatchRow, BatchValue } from "./script/batch.ts";

@@ -16,9 +16,12 @@ import process from "node:process";
 import type { Client, InStatement, Transaction } from "@libsql/client";
 import { StrataError, messageOf } from "../errors.ts";
 import { transactionControlIn } from "./sql-split.ts";
+import { migrationHelpers, type MigrationHelpers } from "./batch.ts";
 
 export type MigrationExecutor = Transaction | Client;
 export type MigrationFn = (tx: MigrationExecutor) => Promise<void> | void;
+/** A migration module's up()/down(): the guarded handle, and helpers that work through it. */
+export type MigrationModuleFn = (tx: MigrationExecutor, helpers: MigrationHelpers) => Promise<void> | void;
 
 export interface TsRunOptions {
   file: string;
@@ -70,7 +73,7 @@ export function tsMigrationCodeRan(): boolean {
 }
 
 /** Runs one TS migration step under the guards above. Throws StrataError on any failure. */
-export async function runTsMigration(fn: MigrationFn, executor: MigrationExecutor, options: TsRunOptions): Promise<void> {
+export async function runTsMigration(fn: MigrationModuleFn, executor: MigrationExecutor, options: TsRunOptions): Promise<void> {
   ranAny = true;
   const base = path.basename(options.file);
   const what = `${options.direction}() of ${base}`;
@@ -91,7 +94,7 @@ export async function runTsMigration(fn: MigrationFn, executor: MigrationExecuto
   const ownSavepoint = options.transaction && (executor as unknown as Record<symbol, unknown>)[CALLER_HOLDS_SAVEPOINT] !== true;
   try {
     if (ownSavepoint) await (executor as Transaction).execute(SET_SAVEPOINT);
-    await Promise.race([Promise.resolve().then(() => fn(guard.handle)), failed]);
+    await Promise.race([Promise.resolve().then(() => fn(guard.handle, migrationHelpers(guard.handle))), failed]);
     // A refused call the migration caught and ignored still fails it.
     if (refusal) throw refusal;
     if (ownSavepoint) await verifyTransaction(executor as Transaction, what, options.file);
