@@ -138,3 +138,13 @@ export async function up(tx) {
 
 /** The same UPDATE as an SQL migration, for dbmate (the SQL-only reference). */
 export const SQL_UPDATE = "UPDATE big SET v = v + 1;";
+
+/**
+ * The same pages through strata's helper (issue 14 item 4): up()'s second argument walks the
+ * table by key and writes each page back with one statement.
+ */
+export const TS_HELPER = `// Data migration: new values computed in TypeScript, paged and written back by strata's updateInBatches.
+export async function up(tx, { updateInBatches }) {
+  await updateInBatches({ table: "big", set: ["v"], update: (row) => ({ v: row.v + 1 }) });
+}
+`;

@@ -40,7 +40,7 @@ const GAPPY = `
   INSERT INTO items (id, v) VALUES (1000000, 1000000), (1000001, 1000001);
 `;
 
-test("every row is updated exactly once, in bounded pages, across gaps in the rowids", async (t) => {
+test("every row is updated exactly once, in bounded pages, across gaps in the rowids; quotes in values stay data", async (t) => {
   const p = await project(
     t,
     GAPPY,
@@ -50,7 +50,7 @@ test("every row is updated exactly once, in bounded pages, across gaps in the ro
     update(row) {
       if (seen.has(row.id)) throw new Error("row " + row.id + " visited twice");
       seen.add(row.id);
-      return { hits: row.hits + 1, note: "v=" + row.v };
+      return { hits: row.hits + 1, note: "it's \\"v\\"=" + row.v + " ü\\\\ '); DROP TABLE items; --" };
     },
   });
   await tx.execute({ sql: "CREATE TABLE result (visited, updated, pages)", args: [] });
@@ -60,7 +60,7 @@ test("every row is updated exactly once, in bounded pages, across gaps in the ro
   assert.deepEqual(r.steps.map((s) => s.outcome), ["applied"]);
   const total = Number((await p.db.execute("SELECT count(*) FROM items")).rows[0]![0]);
   assert.equal(total, 2500 - 833 + 2);
-  assert.deepEqual(await rows(p.db, "SELECT count(*) AS n FROM items WHERE hits = 1 AND note = 'v=' || v"), [{ n: total }]);
+  assert.deepEqual(await rows(p.db, `SELECT count(*) AS n FROM items WHERE hits = 1 AND note = 'it''s "v"=' || v || ' ü\\ ''); DROP TABLE items; --'`), [{ n: total }]);
   assert.deepEqual(await rows(p.db, "SELECT visited, updated, pages FROM result"), [{ visited: total, updated: total, pages: Math.ceil(total / 97) }]);
   assert.deepEqual(await versions(p.db), ["001"]);
 });
@@ -97,6 +97,20 @@ test("WITHOUT ROWID tables page by their primary key (text here); where and skip
   await up({ url: p.file, dir: p.mdir });
   assert.deepEqual(await rows(p.db, "SELECT count(*) AS n FROM tags WHERE label IS NOT NULL"), [{ n: 450 }]);
   assert.deepEqual(await rows(p.db, "SELECT count(*) AS n FROM tags WHERE label = upper(name) || '/' || n AND n % 2 = 0 AND n <= 900"), [{ n: 450 }]);
+});
+
+test("a table without an INTEGER PRIMARY KEY pages by its rowid (rows carry it as rowid)", async (t) => {
+  const file = path.join(tempDir(t), "r.db");
+  const db = createClient({ url: "file:" + file });
+  t.after(() => db.close());
+  await db.executeMultiple(`CREATE TABLE logs (msg TEXT, n INTEGER);
+    WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300) INSERT INTO logs SELECT 'm' || i, 0 FROM c;
+    DELETE FROM logs WHERE rowid BETWEEN 50 AND 150;`);
+  const tx = await db.transaction("write");
+  const r = await updateInBatches(tx, { table: "logs", read: ["msg"], set: ["n"], batchSize: 16, update: (row) => ({ n: Number(row["rowid"]) }) });
+  await tx.commit();
+  assert.deepEqual([r.visited, r.updated, r.pages], [199, 199, 13]);
+  assert.deepEqual((await db.execute("SELECT count(*) FROM logs WHERE n = rowid AND msg = 'm' || rowid")).rows[0]![0], 199);
 });
 
 test("what it cannot page is refused before anything is written", async (t) => {
