@@ -19,6 +19,7 @@ import { ensureBinary } from "../test/support/build.ts";
 import {
   SQL_UPDATE,
   TS_BATCHED,
+  TS_HELPER,
   TS_JSON_PAGES,
   TS_SET_BASED,
   countRows,
@@ -97,8 +98,8 @@ const only = new Set<WorkloadId>(
 );
 
 const sizes = quick
-  ? { migrations: 20, bulk: [20, 100], remoteMigrations: 10, backupMb: 50, rows: 100_000 }
-  : { migrations: 200, bulk: [200, 1000], remoteMigrations: 50, backupMb: 500, rows: 1_000_000 };
+  ? { migrations: 20, bulk: [20, 100], remoteMigrations: 10, backupMb: 50, rows: 100_000, moreRows: 500_000 }
+  : { migrations: 200, bulk: [200, 1000], remoteMigrations: 50, backupMb: 500, rows: 1_000_000, moreRows: 5_000_000 };
 
 /** A saved run (its latest.json): the series the comparison needs. */
 function readBaseline(file: string): Record<string, Sample[]> {
@@ -504,6 +505,8 @@ async function data(): Promise<WorkloadResult> {
     }
   }
   removeDb(template);
+  const helper = await helperRuns(n);
+  Object.assign(series, helper.series);
   const setS = summarize(series["data/strata-ts-set-based"]!);
   const batS = summarize(series["data/strata-ts-batched"]!);
   const sqlS = summarize(series["data/dbmate-sql"]!);
@@ -537,6 +540,65 @@ async function data(): Promise<WorkloadResult> {
       },
       pagedRow(`the same in pages of 5,000: SELECT, then \`tx.batch\` of keyed UPDATEs`, batS),
       pagedRow(`the same pages, written back with one \`UPDATE … FROM json_each(?)\` per page`, jsonS),
+      ...helper.rows,
+    ],
+  };
+}
+
+/**
+ * strata's updateInBatches (issue 14 item 4) on N and on `sizes.moreRows` rows: ≥ 1M rows/s, and
+ * the peak RSS of the larger run within 10 % of the smaller one's (memory does not grow with rows).
+ */
+async function helperRuns(n: number): Promise<{ rows: Row[]; series: Record<string, Sample[]> }> {
+  const dir = freshDir("data", "helper");
+  fs.writeFileSync(path.join(dir, `${versionOf(1)}_bump_v.ts`), TS_HELPER);
+  const bumped = "SELECT count(*) FROM big WHERE v = id % 1000 + 1";
+  const series: Record<string, Sample[]> = {};
+  const summaries: Summary[] = [];
+  for (const rows of [n, sizes.moreRows]) {
+    const template = tmp("data", `helper-template-${rows}.db`);
+    progress(`  building a table of ${rows.toLocaleString("en-US")} rows for updateInBatches`);
+    createBigTable(template, rows);
+    const key = `data/strata-ts-helper-${rows}`;
+    series[key] = [];
+    for (let i = 0; i < reps; i++) {
+      progress(`  updateInBatches ${rows.toLocaleString("en-US")} rep ${i + 1}/${reps}`);
+      const db = tmp("data", `helper-${i}.db`);
+      fs.copyFileSync(template, db);
+      const m = await strataUp(db, dir);
+      expectCount(db, bumped, rows, key);
+      series[key]!.push(sample(m, { rowsPerSecond: Math.round(rows / (m.wallMs / 1000)) }));
+      removeDb(db);
+    }
+    removeDb(template);
+    summaries.push(summarize(series[key]!));
+  }
+  const [small, large] = summaries as [Summary, Summary];
+  const rate = (rows: number, s: Summary): number => rows / (s.medianMs / 1000);
+  const growth = large.peakMb !== null && small.peakMb !== null ? large.peakMb / small.peakMb : NaN;
+  return {
+    series,
+    rows: [
+      {
+        workload: `the same through strata's \`updateInBatches\` (up()'s second argument): ${n.toLocaleString("en-US")} rows in pages of 5,000`,
+        strata: `${fmtTime(small)} = ${fmtRate(rate(n, small))}`,
+        reference: "–",
+        ratio: "–",
+        strataPeak: fmtMb(small.peakMb),
+        referencePeak: "–",
+        target: "≥ 1,000,000 rows/s",
+        verdict: verdictCell(rate(n, small) >= 1_000_000 ? "met" : "missed"),
+      },
+      {
+        workload: `\`updateInBatches\` on ${sizes.moreRows.toLocaleString("en-US")} rows`,
+        strata: `${fmtTime(large)} = ${fmtRate(rate(sizes.moreRows, large))}`,
+        reference: `peak at ${n.toLocaleString("en-US")} rows (row above)`,
+        ratio: `${growth.toFixed(2)}× the peak`,
+        strataPeak: fmtMb(large.peakMb),
+        referencePeak: fmtMb(small.peakMb),
+        target: "peak RSS within 10 % of the smaller run",
+        verdict: verdictCell(growth <= 1.1 ? "met" : "missed"),
+      },
     ],
   };
 }
@@ -591,7 +653,7 @@ async function main(): Promise<number> {
     "",
     ...Object.entries(info).map(([k, v]) => `- **${k}**: ${v}`),
     `- **dbmate run as**: ${dbmate.note}, \`--no-dump-schema\`; strata as \`bin/strata\` (bun build --compile)`,
-    `- **sizes**: ${sizes.migrations} migrations (no-op), ${sizes.bulk.join(" and ")} (fresh), ${sizes.remoteMigrations} remote migrations, ${sizes.backupMb} MB backup source, ${sizes.rows.toLocaleString("en-US")} rows for the data migration`,
+    `- **sizes**: ${sizes.migrations} migrations (no-op), ${sizes.bulk.join(" and ")} (fresh), ${sizes.remoteMigrations} remote migrations, ${sizes.backupMb} MB backup source, ${sizes.rows.toLocaleString("en-US")} rows for the data migration (and ${sizes.moreRows.toLocaleString("en-US")} for updateInBatches)`,
     "",
   ];
   const markdown = [
