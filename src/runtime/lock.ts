@@ -117,13 +117,18 @@ export class RunLock implements LeaseKeeper {
    * often enough that a live runner never loses it, rarely enough to cost no write per
    * migration on fast runs.
    */
+  /** A quarter of the lease has passed since it was last renewed. */
+  private renewalDue(): boolean {
+    return Date.now() - this.leaseRenewedAt >= this.leaseMs / 4;
+  }
+
   lapsesAt(): number {
     return this.leaseRenewedAt + this.leaseMs;
   }
 
   /** Renewal on its own, for the waits between retries (see Reads.retryRead). */
   async renewIfDue(deadline: number): Promise<void> {
-    if (Date.now() - this.leaseRenewedAt < this.leaseMs / 4) return;
+    if (!this.renewalDue()) return;
     let rs: ResultSet;
     try {
       rs = await this.db.withDeadline(deadline, () => this.db.client.execute(this.store.renewLock(this.me, this.leaseMs)));
@@ -139,9 +144,8 @@ export class RunLock implements LeaseKeeper {
   }
 
   leaseRenewal(): InStatement[] {
-    const now = Date.now();
-    if (now - this.leaseRenewedAt < this.leaseMs / 4) return [];
-    this.leaseRenewedAt = now;
+    if (!this.renewalDue()) return [];
+    this.leaseRenewedAt = Date.now();
     return [this.store.renewLock(this.me, this.leaseMs)];
   }
 

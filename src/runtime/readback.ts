@@ -6,7 +6,7 @@
  */
 import type { Row } from "@libsql/client";
 import { StrataError } from "../errors.ts";
-import type { StepResult } from "./results.ts";
+import type { StepResult } from "./types.ts";
 
 /** version → the runner that wrote its row (null: an older strata wrote it); absent: no row. */
 export type VersionRows = Map<string, string | null>;

@@ -2,9 +2,18 @@
 import type { MigrationFile } from "../script/discover.ts";
 import type { Direction } from "../script/load.ts";
 import type { AppliedRow, LockRow } from "./store.ts";
-import type { Outcome } from "./results.ts";
 
-export type { Outcome, StepResult } from "./results.ts";
+export type Outcome = "applied" | "reverted" | "already-applied" | "already-reverted";
+
+export interface StepResult {
+  version: string;
+  name: string;
+  direction: Direction;
+  outcome: Outcome;
+  durationMs: number;
+  /** Set when the server's answer was lost and the outcome was learned by re-reading. */
+  recoveredAfterLostResponse?: boolean;
+}
 
 export interface DbState {
   applied: AppliedRow[];
