@@ -40,15 +40,25 @@ function unquote(name: string): string {
   return name;
 }
 
+/** A plain CREATE TABLE (no IF NOT EXISTS, not TEMP): it fails unless the table is new. */
+const CREATE_NEW_TABLE = new RegExp(String.raw`^CREATE\s+TABLE\s+(?!IF\s)${QUALIFIED}`, "i");
+
 export function scopeOf(statements: string[]): Scope {
   const tables = new Set<string>();
+  // Tables this step creates without any foreign key: no row of theirs can ever violate one,
+  // and rows added to them orphan nothing, so they need no check (unless a trigger of this
+  // step writes elsewhere; a new table has no other trigger).
+  const newWithoutKeys = new Set<string>();
+  const triggers = statements.some(createsTrigger);
   for (const sql of statements) {
+    const created = CREATE_NEW_TABLE.exec(sql);
+    if (created && !triggers && !/REFERENCES/i.test(sql)) newWithoutKeys.add(unquote(created[2]!).toLowerCase());
     if (NO_ROWS.test(sql)) continue;
     const hit = WRITES.map(([re, parent]) => [re.exec(sql), parent] as const).find(([m]) => m);
     if (!hit || hit[1]) return undefined;
     tables.add(unquote(hit[0]![2]!).toLowerCase()); // groups: [schema?, table]
   }
-  return [...tables];
+  return [...tables].filter((t) => !newWithoutKeys.has(t));
 }
 
 /** Whether a statement defines a trigger (which may then write to tables outside any scope). */
