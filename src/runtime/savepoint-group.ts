@@ -29,10 +29,9 @@ export interface GroupOutcome {
   done: StepResult[];
   /**
    * "bounded": the time limit or an abort ended the group early (what ran committed);
-   * "failed": the next migration failed (or could not start) and must run alone to say why;
-   * "failed-unknown": one of those not done failed, which one is not known: each runs alone.
+   * "failed": the next migration failed (or could not start) and must run alone to say why.
    */
-  stop: "complete" | "bounded" | "failed" | "failed-unknown";
+  stop: "complete" | "bounded" | "failed";
 }
 
 export const SAVEPOINT = "strata_step";
