@@ -113,6 +113,20 @@ test("a table without an INTEGER PRIMARY KEY pages by its rowid (rows carry it a
   assert.deepEqual((await db.execute("SELECT count(*) FROM logs WHERE n = rowid AND msg = 'm' || rowid")).rows[0]![0], 199);
 });
 
+test("a key without affinity keeps 5 and '5' apart; values: NaN as NULL, safe bigints, several columns", async (t) => {
+  const file = path.join(tempDir(t), "k.db");
+  const db = createClient({ url: "file:" + file });
+  t.after(() => db.close());
+  await db.executeMultiple(`CREATE TABLE loose (k PRIMARY KEY, a, b) WITHOUT ROWID;
+    INSERT INTO loose VALUES (5, 1, 1), ('5', 2, 2), ('x''y', 3, 3);`);
+  const tx = await db.transaction("write");
+  const r = await updateInBatches(tx, { table: "loose", read: ["a"], set: ["a", "b"], batchSize: 2, update: (row) => ({ a: Number(row["a"]) * 10, b: row["a"] === 3 ? Number.NaN : 7n }) });
+  await tx.commit();
+  assert.deepEqual([r.visited, r.updated, r.pages], [3, 3, 2]);
+  const got = (await db.execute("SELECT typeof(k), k, a, b FROM loose ORDER BY a")).rows.map((x) => [x[0], x[1], x[2], x[3]]);
+  assert.deepEqual(got, [["integer", 5, 10, 7], ["text", "5", 20, 7], ["text", "x'y", 30, null]]);
+});
+
 test("what it cannot page is refused before anything is written", async (t) => {
   const file = path.join(tempDir(t), "x.db");
   const db = createClient({ url: "file:" + file });
