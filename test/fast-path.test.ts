@@ -113,7 +113,7 @@ test("checksum cache: unchanged files are not read again; a changed or fresh one
   const compute = () => (reads++, { checksum: `sum-${fs.readFileSync(file, "utf8")}` });
   const get = (racyMs?: number) => {
     const cache = ChecksumCache.for(dir, racyMs);
-    const value = cache.get(file, [file], compute).checksum;
+    const value = cache.get(file, [fs.statSync(file)], compute).checksum;
     cache.save();
     return value;
   };

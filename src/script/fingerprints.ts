@@ -25,11 +25,12 @@ export interface Remembered {
 }
 
 interface Entry extends Remembered {
-  stamp: string;
+  /** size, mtimeMs, ctimeMs, inode of each file, in order: numbers, so a lookup formats none. */
+  stamp: number[];
 }
 
 interface CacheFile {
-  format: 1;
+  format: 2;
   dir: string;
   entries: Record<string, Entry>;
 }
@@ -46,21 +47,20 @@ function cacheRoot(): string | undefined {
   return process.platform === "darwin" ? path.join(home, "Library", "Caches", "strata") : path.join(home, ".cache", "strata");
 }
 
-/** The identity of some files, or undefined when one cannot be stat'ed (then it is read, and fails there). */
-export function stampOf(files: string[]): { stamp: string; changedAt: number } | undefined {
-  let stamp = "";
-  let changedAt = 0;
-  for (const file of files) {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(file);
-    } catch {
-      return undefined;
-    }
-    stamp += `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino};`;
-    changedAt = Math.max(changedAt, st.mtimeMs, st.ctimeMs);
+/** Does `stamp` (as remembered) describe exactly these stats? */
+function sameStamp(stamp: unknown, stats: fs.Stats[]): boolean {
+  if (!Array.isArray(stamp) || stamp.length !== stats.length * 4) return false;
+  for (let i = 0; i < stats.length; i++) {
+    const st = stats[i]!;
+    if (stamp[4 * i] !== st.size || stamp[4 * i + 1] !== st.mtimeMs || stamp[4 * i + 2] !== st.ctimeMs || stamp[4 * i + 3] !== st.ino) return false;
   }
-  return { stamp, changedAt };
+  return true;
+}
+
+function stampOf(stats: fs.Stats[]): number[] {
+  const stamp: number[] = [];
+  for (const st of stats) stamp.push(st.size, st.mtimeMs, st.ctimeMs, st.ino);
+  return stamp;
 }
 
 export class ChecksumCache {
@@ -88,19 +88,21 @@ export class ChecksumCache {
   }
 
   /**
-   * The remembered value for `key` when its files still have identity `stamp`; otherwise `compute`
-   * runs (reading the files) and its result is remembered unless the files are too fresh.
+   * The remembered value for `key` when its files (`stats`, from the caller's stat of each) are
+   * unchanged; otherwise `compute` runs (reading the files) and its result is remembered unless
+   * the files are too fresh.
    */
-  get(key: string, files: string[], compute: () => Remembered): Remembered {
-    const now = stampOf(files);
-    const hit = now && this.old[key];
-    if (hit && hit.stamp === now.stamp && typeof hit.checksum === "string") {
+  get(key: string, stats: fs.Stats[], compute: () => Remembered): Remembered {
+    const hit = this.old[key];
+    if (hit !== undefined && typeof hit.checksum === "string" && sameStamp(hit.stamp, stats)) {
       this.next[key] = hit;
       return hit;
     }
     const value = compute();
-    if (now && Date.now() - now.changedAt >= this.racyMs) {
-      this.next[key] = { stamp: now.stamp, ...value };
+    let changedAt = 0;
+    for (const st of stats) changedAt = Math.max(changedAt, st.mtimeMs, st.ctimeMs);
+    if (Date.now() - changedAt >= this.racyMs) {
+      this.next[key] = { stamp: stampOf(stats), ...value };
       this.dirty = true;
     } else if (hit) {
       this.dirty = true; // the stale entry is dropped
@@ -115,7 +117,7 @@ export class ChecksumCache {
     try {
       fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
       if (!this.existed) prune(path.dirname(this.file));
-      const data: CacheFile = { format: 1, dir: this.dir, entries: this.next };
+      const data: CacheFile = { format: 2, dir: this.dir, entries: this.next };
       // Written aside and renamed: a concurrent reader sees the old file or the new one.
       const tmp = `${this.file}.${process.pid}.tmp`;
       fs.writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
@@ -145,7 +147,7 @@ function readCache(file: string, dir: string): Record<string, Entry> | undefined
   try {
     const data = JSON.parse(fs.readFileSync(file, "utf8")) as CacheFile;
     // The file name is a hash of the folder: a collision or an older format is simply not used.
-    if (data.format !== 1 || data.dir !== dir || typeof data.entries !== "object" || data.entries === null) return undefined;
+    if (data.format !== 2 || data.dir !== dir || typeof data.entries !== "object" || data.entries === null) return undefined;
     return data.entries;
   } catch {
     return undefined;
