@@ -8,10 +8,11 @@ import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import process from "node:process";
 import { runCommand, strata, tempDir, writeFiles, type RunResult } from "./support/cli.ts";
 import { ensureBinary } from "./support/build.ts";
 import { ChecksumCache } from "../src/script/fingerprints.ts";
-import { compareVersions } from "../src/script/discover.ts";
+import { compareVersions, discoverMigrations } from "../src/script/discover.ts";
 
 const MIGRATIONS = {
   "20240101000001_create_notes.up.sql": "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n",
@@ -140,4 +141,47 @@ test("compareVersions orders digit strings numerically, leading zeros ignored", 
   assert.equal(compareVersions("20240101000010", "20240101000009"), 1);
   assert.equal(compareVersions("123456789012345678901234567890", "123456789012345678901234567891"), -1);
   assert.equal(compareVersions("0", "000"), 0);
+});
+
+test("discovery reuses the folder's last listing only while names and file identities are unchanged", async (t) => {
+  const dir = tempDir(t);
+  const cacheHome = tempDir(t);
+  const saved = process.env["XDG_CACHE_HOME"];
+  process.env["XDG_CACHE_HOME"] = cacheHome;
+  t.after(() => {
+    if (saved === undefined) delete process.env["XDG_CACHE_HOME"];
+    else process.env["XDG_CACHE_HOME"] = saved;
+  });
+  writeFiles(dir, {
+    "0001_a.up.sql": "CREATE TABLE a (x);\n",
+    "0001_a.down.sql": "DROP TABLE a;\n",
+    "0002_b.ts": "export async function up() {}\nexport async function down() {}\n",
+  });
+  // Files changed within the last 2 s are never remembered (coarse file-system clocks).
+  await new Promise((r) => setTimeout(r, 2100));
+  const first = discoverMigrations(dir);
+  const [cacheFile] = fs.readdirSync(path.join(cacheHome, "strata")).map((n) => path.join(cacheHome, "strata", n));
+  const data = JSON.parse(fs.readFileSync(cacheFile!, "utf8"));
+  assert.equal(data.listing.names.length, 3);
+  // Mark every remembered checksum: what discovery returns then shows where it came from.
+  for (const e of Object.values(data.entries) as { checksum: string }[]) e.checksum = `marked-${e.checksum}`;
+  for (const f of data.listing.files) f.checksum = `marked-${f.checksum}`;
+  fs.writeFileSync(cacheFile!, JSON.stringify(data));
+  const reused = discoverMigrations(dir);
+  assert.deepEqual(reused, first.map((f) => ({ ...f, checksum: `marked-${f.checksum}` })));
+  assert.equal(reused[0]!.downPath, first[0]!.downPath);
+  assert.ok("downPath" in reused[0]! && "downPath" in reused[1]!);
+  // Another spelling of the folder: the listing's paths are not this run's, so it is not used.
+  const relative = path.relative(process.cwd(), dir);
+  const other = discoverMigrations(relative);
+  assert.equal(other[0]!.upPath, path.join(relative, "0001_a.up.sql"));
+  assert.ok(!other[0]!.checksum.startsWith("marked-"));
+  // An edited file is read again (its neighbour's remembered checksum still applies).
+  fs.appendFileSync(path.join(dir, "0001_a.up.sql"), "-- edited\n");
+  const edited = discoverMigrations(dir);
+  assert.notEqual(edited[0]!.checksum, first[0]!.checksum);
+  assert.ok(!edited[0]!.checksum.startsWith("marked-"));
+  // A new file: a new listing.
+  fs.writeFileSync(path.join(dir, "0003_c.up.sql"), "SELECT 1;\n");
+  assert.deepEqual(discoverMigrations(dir).map((f) => f.version), ["0001", "0002", "0003"]);
 });

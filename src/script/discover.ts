@@ -69,13 +69,20 @@ export function discoverMigrations(dir: string): MigrationFile[] {
     throw new StrataError("migrations", `cannot read migrations folder ${dir}: ${code}`, { hint: "check its permissions" });
   }
 
+  // path.join(dir, name) for every name, joined once: the names are single path segments.
+  const base = path.join(dir);
+  const prefix = base === "." ? "" : base.endsWith(path.sep) ? base : base + path.sep;
+  const cache = ChecksumCache.for(path.resolve(dir));
+  const listed = cache.listing<MigrationFile>(prefix, names);
+  if (listed !== undefined) {
+    // Rebuilt so that a migration without a down file has the same shape as a discovered one.
+    return listed.map((f) => ({ version: f.version, name: f.name, kind: f.kind, upPath: f.upPath, downPath: f.downPath ?? undefined, checksum: f.checksum }));
+  }
+
   interface Group { version: string; name: string; up?: string; down?: string; ts?: string; stats: Partial<Record<"up" | "down" | "ts", fs.Stats>> }
   const groups = new Map<string, Group>();
   const unknown: string[] = [];
   const problems: string[] = [];
-  // path.join(dir, name) for every name, joined once: the names are single path segments.
-  const base = path.join(dir);
-  const prefix = base === "." ? "" : base.endsWith(path.sep) ? base : base + path.sep;
 
   for (const name of names) {
     if (name.charCodeAt(0) === 46) continue; // .gitkeep, editor files
@@ -115,7 +122,6 @@ export function discoverMigrations(dir: string): MigrationFile[] {
     });
   }
   const result: { key: string; file: MigrationFile }[] = [];
-  const cache = ChecksumCache.for(path.resolve(dir));
   for (const [key, g] of groups) {
     if (g.ts && (g.up || g.down)) problems.push(`version ${g.version} has both a .ts module and .sql files`);
     else if (g.down && !g.up) problems.push(`${path.basename(g.down)} has no matching .up.sql`);
@@ -127,10 +133,12 @@ export function discoverMigrations(dir: string): MigrationFile[] {
       hint: "each version must appear once, as one SQL pair or one .ts module",
     });
   }
-  cache.save();
   // Keys are versions without leading zeros, unique: shorter first, then as text.
   result.sort((a, b) => (a.key.length !== b.key.length ? a.key.length - b.key.length : a.key < b.key ? -1 : 1));
-  return result.map((r) => r.file);
+  const files = result.map((r) => r.file);
+  cache.rememberListing(prefix, names, files);
+  cache.save();
+  return files;
 }
 
 function describe(g: { up?: string; down?: string; ts?: string }): string {
