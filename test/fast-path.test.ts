@@ -4,7 +4,7 @@
  * source on Node and through the compiled binary (bun:sqlite); a changed file is still seen as
  * changed when its size and mtime are put back; a corrupt cache is ignored.
  */
-import { before, describe, test } from "node:test";
+import { before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -99,8 +99,8 @@ describe("fast path", () => {
   });
 });
 
-test("checksum cache: unchanged files are not read again; a changed or fresh one is", (t) => {
-  const dir = tempDir(t);
+/** Points the checksum cache at a temp dir for one test (never the user's ~/.cache). */
+function useCacheHome(t: TestContext): string {
   const cacheHome = tempDir(t);
   const saved = process.env["XDG_CACHE_HOME"];
   process.env["XDG_CACHE_HOME"] = cacheHome;
@@ -108,6 +108,12 @@ test("checksum cache: unchanged files are not read again; a changed or fresh one
     if (saved === undefined) delete process.env["XDG_CACHE_HOME"];
     else process.env["XDG_CACHE_HOME"] = saved;
   });
+  return cacheHome;
+}
+
+test("checksum cache: unchanged files are not read again; a changed or fresh one is", (t) => {
+  const dir = tempDir(t);
+  const cacheHome = useCacheHome(t);
   const file = path.join(dir, "a.sql");
   fs.writeFileSync(file, "one");
   let reads = 0;
@@ -145,13 +151,7 @@ test("compareVersions orders digit strings numerically, leading zeros ignored", 
 
 test("discovery reuses the folder's last listing only while names and file identities are unchanged", async (t) => {
   const dir = tempDir(t);
-  const cacheHome = tempDir(t);
-  const saved = process.env["XDG_CACHE_HOME"];
-  process.env["XDG_CACHE_HOME"] = cacheHome;
-  t.after(() => {
-    if (saved === undefined) delete process.env["XDG_CACHE_HOME"];
-    else process.env["XDG_CACHE_HOME"] = saved;
-  });
+  const cacheHome = useCacheHome(t);
   writeFiles(dir, {
     "0001_a.up.sql": "CREATE TABLE a (x);\n",
     "0001_a.down.sql": "DROP TABLE a;\n",
