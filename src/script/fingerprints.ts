@@ -131,13 +131,15 @@ export class ChecksumCache {
     return old.files as T[];
   }
 
-  /** Remembers what discovery made of `names`, when each of its files is remembered too. */
+  /**
+   * Remembers what discovery made of `names`, when each of its files is remembered too. Only the
+   * full walk calls this, and it runs only when listing() found something different, so the
+   * cache is written.
+   */
   rememberListing<T extends ListedMigration>(prefix: string, names: string[], files: T[]): void {
     if (!files.every((f) => this.next[f.upPath]?.checksum === f.checksum)) return;
-    const old = this.oldListing;
-    const same = old !== undefined && JSON.stringify(old) === JSON.stringify({ prefix, names, files });
     this.newListing = { prefix, names, files };
-    if (!same) this.dirty = true;
+    this.dirty = true;
   }
 
   /** `racyMs`: how old a file must be to be remembered (tests shorten it). */
