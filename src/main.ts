@@ -10,7 +10,8 @@ import { fastPath } from "./cli/fast.ts";
 const argv = process.argv.slice(2);
 const fast = await fastPath(argv);
 if (fast !== undefined) {
-  process.exitCode = fast;
+  // Everything was written synchronously to the fds: exiting now skips the runtime's teardown.
+  process.exit(fast);
 } else {
   const [{ main }, { tsMigrationCodeRan }] = await Promise.all([import("./cli/run.ts"), import("./script/ts-runner.ts")]);
   process.exitCode = await main(argv);

@@ -13,6 +13,8 @@ import { runCommand, strata, tempDir, writeFiles, type RunResult } from "./suppo
 import { ensureBinary } from "./support/build.ts";
 import { ChecksumCache } from "../src/script/fingerprints.ts";
 import { compareVersions, discoverMigrations } from "../src/script/discover.ts";
+import { reconcile, reconcileByVersion } from "../src/runtime/plan.ts";
+import type { AppliedRow } from "../src/runtime/store.ts";
 
 const MIGRATIONS = {
   "20240101000001_create_notes.up.sql": "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n",
@@ -60,8 +62,11 @@ describe("fast path", () => {
         assert.equal(fast.stdout, full.stdout, `stdout of strata ${args.join(" ")}`);
         assert.equal(untimed(fast.stderr), untimed(full.stderr), `stderr of strata ${args.join(" ")}`);
       }
-      const cacheFiles = fs.readdirSync(path.join(dir, "cache", "strata"));
-      assert.equal(cacheFiles.length, 1);
+      // One folder: its checksums, and the listing the no-op runs reused.
+      const cacheFiles = fs.readdirSync(path.join(dir, "cache", "strata")).sort();
+      assert.equal(cacheFiles.length, 2);
+      assert.match(cacheFiles[0]!, /^checksums-/);
+      assert.match(cacheFiles[1]!, /^listing-/);
       const cached = JSON.parse(fs.readFileSync(path.join(dir, "cache", "strata", cacheFiles[0]!), "utf8"));
       assert.equal(Object.keys(cached.entries).length, 3, "every migration is remembered");
 
@@ -77,7 +82,7 @@ describe("fast path", () => {
       assert.match(up.stderr, /20240101000002/);
 
       // A corrupt cache is ignored, not trusted.
-      fs.writeFileSync(path.join(dir, "cache", "strata", cacheFiles[0]!), "{not json");
+      for (const f of cacheFiles) fs.writeFileSync(path.join(dir, "cache", "strata", f), "{not json");
       assert.deepEqual(JSON.parse((await ok(["status", "--json"])).stdout).changed, ["20240101000002"]);
     });
   }
@@ -120,7 +125,7 @@ test("checksum cache: unchanged files are not read again; a changed or fresh one
   const compute = () => (reads++, { checksum: `sum-${fs.readFileSync(file, "utf8")}` });
   const get = (racyMs?: number) => {
     const cache = ChecksumCache.for(dir, racyMs);
-    const value = cache.get(file, [fs.statSync(file)], compute).checksum;
+    const value = cache.get(file, [file], [fs.statSync(file)], compute).checksum;
     cache.save();
     return value;
   };
@@ -160,17 +165,24 @@ test("discovery reuses the folder's last listing only while names and file ident
   // Files changed within the last 2 s are never remembered (coarse file-system clocks).
   await new Promise((r) => setTimeout(r, 2100));
   const first = discoverMigrations(dir);
-  const [cacheFile] = fs.readdirSync(path.join(cacheHome, "strata")).map((n) => path.join(cacheHome, "strata", n));
-  const data = JSON.parse(fs.readFileSync(cacheFile!, "utf8"));
-  assert.equal(data.listing.names.length, 3);
-  // Mark every remembered checksum: what discovery returns then shows where it came from.
-  for (const e of Object.values(data.entries) as { checksum: string }[]) e.checksum = `marked-${e.checksum}`;
-  for (const f of data.listing.files) f.checksum = `marked-${f.checksum}`;
-  fs.writeFileSync(cacheFile!, JSON.stringify(data));
+  const cacheFiles = fs.readdirSync(path.join(cacheHome, "strata")).map((n) => path.join(cacheHome, "strata", n));
+  const listingFile = cacheFiles.find((f) => path.basename(f).startsWith("listing-"))!;
+  const data = JSON.parse(fs.readFileSync(listingFile, "utf8"));
+  assert.equal(data.names.split("/").length, 3);
+  assert.equal(data.stamps.length, 3 * 4, "one stamp for each of the three files");
+  // Mark every listed checksum: what discovery returns then shows where it came from.
+  for (const f of data.items) f.checksum = `marked-${f.checksum}`;
+  fs.writeFileSync(listingFile, JSON.stringify(data));
   const reused = discoverMigrations(dir);
   assert.deepEqual(reused, first.map((f) => ({ ...f, checksum: `marked-${f.checksum}` })));
   assert.equal(reused[0]!.downPath, first[0]!.downPath);
-  assert.ok("downPath" in reused[0]! && "downPath" in reused[1]!);
+  // The same shape either way: a TS module without `down` has no downPath key in both.
+  writeFiles(dir, { "0002_b.ts": "export async function up() {}\n" });
+  await new Promise((r) => setTimeout(r, 2100));
+  const walked = discoverMigrations(dir);
+  const listedAgain = discoverMigrations(dir);
+  assert.ok(!("downPath" in walked[1]!) && !("downPath" in listedAgain[1]!));
+  assert.deepEqual(listedAgain, walked);
   // Another spelling of the folder: the listing's paths are not this run's, so it is not used.
   const relative = path.relative(process.cwd(), dir);
   const other = discoverMigrations(relative);
@@ -181,7 +193,48 @@ test("discovery reuses the folder's last listing only while names and file ident
   const edited = discoverMigrations(dir);
   assert.notEqual(edited[0]!.checksum, first[0]!.checksum);
   assert.ok(!edited[0]!.checksum.startsWith("marked-"));
+  // So is an edited down file: it is part of the migration's checksum.
+  await new Promise((r) => setTimeout(r, 2100));
+  const settled = discoverMigrations(dir);
+  assert.deepEqual(discoverMigrations(dir), settled);
+  fs.appendFileSync(path.join(dir, "0001_a.down.sql"), "-- edited\n");
+  assert.notEqual(discoverMigrations(dir)[0]!.checksum, settled[0]!.checksum);
   // A new file: a new listing.
   fs.writeFileSync(path.join(dir, "0003_c.up.sql"), "SELECT 1;\n");
   assert.deepEqual(discoverMigrations(dir).map((f) => f.version), ["0001", "0002", "0003"]);
+});
+
+test("reconcile's one-pass path for rows in file order agrees with the general path", () => {
+  // A small deterministic generator: files, rows for some of them (a changed checksum, a
+  // started one, a spelling with leading zeros), rows with no file; in order and shuffled.
+  let seed = 7;
+  let inOrder = 0;
+  // Whether the rows line up with the files as the one-pass path needs (a prefix, spelled alike).
+  const reconcileInOrderApplies = (files: { version: string }[], rows: AppliedRow[]) => rows.length <= files.length && rows.every((r, i) => r.version === files[i]!.version);
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648) >>> 16) % n;
+  for (let round = 0; round < 400; round++) {
+    const width = rand(3) === 0 ? 0 : 4;
+    const count = rand(7);
+    const versions = [...new Set(Array.from({ length: count }, () => String(1 + rand(40))))]
+      .sort((a, b) => Number(a) - Number(b))
+      .map((v) => (width ? v.padStart(width, "0") : v));
+    const files = versions.map((version) => ({ version, name: `m${version}`, kind: "sql" as const, upPath: `/m/${version}.up.sql`, checksum: `c${version}` }));
+    const rows: AppliedRow[] = [];
+    // Half the rounds as after runs of `up` in order: the first k files applied, the rest pending.
+    const prefix = rand(2) === 0 ? rand(files.length + 1) : -1;
+    for (const [i, f] of files.entries()) {
+      const pick = prefix >= 0 ? (i < prefix ? 2 + rand(4) : 0) : rand(6);
+      if (pick === 0) continue; // pending
+      const version = pick === 1 ? `0${f.version}` : f.version;
+      rows.push({ version, name: f.name, checksum: pick === 2 ? "edited" : f.checksum, appliedAt: "2024-01-01T00:00:00.000Z", durationMs: 1, state: pick === 3 ? "started" : "applied" });
+    }
+    if (rand(4) === 0) rows.push({ version: String(50 + rand(9)), name: "gone", checksum: "x", appliedAt: "2024-01-01T00:00:00.000Z", durationMs: 1, state: "applied" });
+    // As selectApplied() orders them (by the text), and reversed.
+    const ordered = [...rows].sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
+    if (reconcileInOrderApplies(files, ordered)) inOrder++;
+    for (const given of [ordered, [...ordered].reverse()]) {
+      assert.deepEqual(reconcile(files, given), reconcileByVersion(files, given), JSON.stringify({ files: versions, rows: given.map((r) => r.version) }));
+    }
+  }
+  assert.ok(inOrder > 100, `the one-pass path was taken in ${inOrder} of 400 rounds`);
 });

@@ -11,12 +11,11 @@
  */
 import fs from "node:fs";
 import process from "node:process";
-import type { Row } from "@libsql/client";
 import { assertGivenPathExists, resolveSettings, type FlagValues } from "../config/settings.ts";
 import { discoverMigrations } from "../script/discover.ts";
 import { localPathOf } from "../db/local-path.ts";
 import { readLocal } from "../db/read-only.ts";
-import { Store, toAppliedRow } from "../runtime/store.ts";
+import { Store, type AppliedRow } from "../runtime/store.ts";
 import { blockingProblems, currentVersion, reconcile } from "../runtime/plan.ts";
 import { statusExitCode, statusOf } from "../commands/status-view.ts";
 import type { MigrateResult } from "../commands/migrate.ts";
@@ -94,7 +93,8 @@ async function answer(a: FastArgs): Promise<number | undefined> {
   const files = discoverMigrations(settings.dir);
   const store = new Store(settings.table);
   const [appliedRows, lockRows] = await readLocal(url, file, [store.selectApplied() as string, store.selectLock() as string], Math.max(settings.lockTimeoutMs, 1000));
-  const applied = appliedRows!.map((r) => toAppliedRow(r as unknown as Row));
+  // selectApplied() yields AppliedRow's columns and types: the rows serve as they are.
+  const applied = appliedRows as unknown as AppliedRow[];
   const database = redactUrl(url);
 
   if (a.verb === "status") {
@@ -110,7 +110,8 @@ async function answer(a: FastArgs): Promise<number | undefined> {
   // path's local plan, which takes no lock and writes nothing either). The lock row is only read
   // so that a version table without strata's lock table is left to the normal path.
   const entries = reconcile(files, applied);
-  if (blockingProblems(entries) !== undefined || entries.some((e) => e.state === "pending")) return undefined;
+  if (blockingProblems(entries) !== undefined) return undefined;
+  for (let i = 0; i < entries.length; i++) if (entries[i]!.state === "pending") return undefined;
   const at = currentVersion(entries) ?? null;
   new Logger({ quiet: a.quiet }).info(`nothing to do; database is at ${at ?? "base"}`);
   const result: MigrateResult = { command: "up", database, dryRun: false, from: at, to: at, plan: [], steps: [], waitedForLock: false };

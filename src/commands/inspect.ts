@@ -7,7 +7,7 @@ import { processAlive } from "../platform/process.ts";
 import type { LockRow } from "../runtime/store.ts";
 import { currentVersion, reconcile } from "../runtime/plan.ts";
 import { withSession, type CommandOptions } from "./context.ts";
-import { info, statusOf, type MigrationInfo, type StatusResult } from "./status-view.ts";
+import { infoOf, statusOf, type MigrationInfo, type StatusResult } from "./status-view.ts";
 
 export type { MigrationInfo, StatusResult };
 
@@ -71,7 +71,7 @@ export async function history(options: HistoryOptions): Promise<HistoryResult> {
   try {
     return await withSession(options, { write: false }, async (s) => {
       const state = await s.engine.readState();
-      return { database: s.db.displayUrl, migrations: reconcile(s.files, state.applied).map(info) };
+      return { database: s.db.displayUrl, migrations: infoOf(reconcile(s.files, state.applied)) };
     });
   } catch (e) {
     if (!(e instanceof StrataError && e.kind === "config" && /no database URL/.test(e.message))) throw e;
@@ -80,7 +80,7 @@ export async function history(options: HistoryOptions): Promise<HistoryResult> {
     const settings = resolveSettings(options);
     assertGivenPathExists(settings, "dir");
     const files = discoverMigrations(settings.dir);
-    return { database: null, migrations: reconcile(files, []).map(info) };
+    return { database: null, migrations: infoOf(reconcile(files, [])) };
   }
 }
 

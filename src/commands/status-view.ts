@@ -38,39 +38,53 @@ export interface StatusResult {
   problems: string[];
 }
 
-export function info(e: Entry): MigrationInfo {
-  return {
-    version: e.version,
-    name: e.name,
-    state: e.state,
-    kind: e.file?.kind ?? null,
-    reversible: e.file ? e.file.downPath !== undefined : false,
-    appliedAt: e.row?.appliedAt ?? null,
-    durationMs: e.row?.durationMs ?? null,
-    outOfOrder: e.outOfOrder,
-    file: e.file?.upPath ?? null,
-    checksum: e.row?.checksum ?? e.file?.checksum ?? null,
-  };
+/** Each entry as `status` and `history` show it. One loop, not a map(info): see statusOf(). */
+export function infoOf(entries: Entry[]): MigrationInfo[] {
+  const list: MigrationInfo[] = new Array<MigrationInfo>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    list[i] = {
+      version: e.version,
+      name: e.name,
+      state: e.state,
+      kind: e.file?.kind ?? null,
+      reversible: e.file ? e.file.downPath !== undefined : false,
+      appliedAt: e.row?.appliedAt ?? null,
+      durationMs: e.row?.durationMs ?? null,
+      outOfOrder: e.outOfOrder,
+      file: e.file?.upPath ?? null,
+      checksum: e.row?.checksum ?? e.file?.checksum ?? null,
+    };
+  }
+  return list;
 }
 
 export function statusOf(database: string, exists: boolean, files: MigrationFile[], applied: AppliedRow[], lock: StatusResult["lock"]): StatusResult {
   const entries = reconcile(files, applied);
   const problem = blockingProblems(entries);
-  const pick = (st: EntryState) => entries.filter((e) => e.state === st).map((e) => e.version);
-  return {
+  const result: StatusResult = {
     database,
     exists,
     current: currentVersion(entries) ?? null,
-    head: files.at(-1)?.version ?? null,
-    applied: entries.filter((e) => e.state !== "pending").map(info),
-    pending: entries.filter((e) => e.state === "pending").map(info),
-    changed: pick("changed"),
-    missing: pick("missing"),
-    failed: pick("failed"),
-    outOfOrder: entries.filter((e) => e.outOfOrder).map((e) => e.version),
+    head: files.length > 0 ? files[files.length - 1]!.version : null,
+    applied: [],
+    pending: [],
+    changed: [],
+    missing: [],
+    failed: [],
+    outOfOrder: [],
     lock,
     problems: problem ? [`${problem.message} — ${problem.hint}`] : [],
   };
+  // One pass (each list in version order): this runs on every `status` start-up, in cold code.
+  const infos = infoOf(entries);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    (e.state === "pending" ? result.pending : result.applied).push(infos[i]!);
+    if (e.state === "changed" || e.state === "missing" || e.state === "failed") result[e.state].push(e.version);
+    if (e.outOfOrder) result.outOfOrder.push(e.version);
+  }
+  return result;
 }
 
 /** `status --exit-code`: 1 when up would refuse to run, 3 when migrations are pending. */

@@ -6,13 +6,22 @@
  */
 import fs from "node:fs";
 import { createRequire } from "node:module";
+import { Buffer } from "node:buffer";
 
 const encoder = new TextEncoder();
 
 /** Writes all of `text` to `fd`. A reader that went away (`strata status | head`) is not an error. */
 export function writeFd(fd: number, text: string): void {
+  // Usually one write takes it all; encoding a copy first is only for the rest of a short write.
+  let first = 0;
+  try {
+    first = fs.writeSync(fd, text);
+  } catch {
+    // retried below, where each error is told apart
+  }
+  if (first === Buffer.byteLength(text)) return;
   const bytes = encoder.encode(text);
-  let offset = 0;
+  let offset = first;
   while (offset < bytes.length) {
     try {
       offset += fs.writeSync(fd, bytes, offset);

@@ -26,7 +26,8 @@ const AUTHORITY = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i;
 /** Registers the password (and token parameters) of a URL strata was given, in every form. */
 export function registerUrlSecrets(url: string | undefined): void {
   if (!url) return;
-  const authority = AUTHORITY.exec(url)?.[1];
+  // Without "://" there is no authority, without "=" no token parameter (a file path has neither).
+  const authority = url.includes("://") ? AUTHORITY.exec(url)?.[1] : undefined;
   const at = authority?.lastIndexOf("@") ?? -1;
   if (authority && at >= 0) {
     const userinfo = authority.slice(0, at);
@@ -37,6 +38,7 @@ export function registerUrlSecrets(url: string | undefined): void {
       registerSecret(percentDecode(written));
     }
   }
+  if (!url.includes("=")) return;
   for (const m of url.matchAll(TOKEN_PARAM)) {
     const value = m[0].slice(m[1]!.length);
     registerSecret(value);
@@ -60,8 +62,12 @@ export function redactUrl(url: string): string {
 
 /** Mask registered secrets and token-looking URL parts anywhere in a text. */
 export function redactSecrets(text: string): string {
-  let out = text.replace(TOKEN_PARAM, "$1REDACTED").replace(USERINFO, "$1REDACTED@");
+  // Each pattern needs its literal ("=", "://"): a text without it (a 200-row status table) is not scanned.
+  let out = text;
+  if (out.includes("=")) out = out.replace(TOKEN_PARAM, "$1REDACTED");
+  if (out.includes("://")) out = out.replace(USERINFO, "$1REDACTED@");
   // Longest first: a secret's JSON or URL form may contain another form of it.
+  if (secrets.size === 0) return out;
   for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join("REDACTED");
   return out;
 }

@@ -130,7 +130,13 @@ export class Store {
   }
 
   selectApplied(): InStatement {
-    return `SELECT version, name, checksum, applied_at, duration_ms, state FROM ${this.t}`;
+    // Each column cast to AppliedRow's type under its name, so that a row needs no conversion (the
+    // start-up fast path uses the rows as they come). Ordered by the key's index: for versions of
+    // one width that is discovery's order, and reconcile() lines the two up in one pass.
+    return `SELECT CAST(version AS TEXT) AS version, CAST(name AS TEXT) AS name, CAST(checksum AS TEXT) AS checksum,
+CAST(applied_at AS TEXT) AS appliedAt, CAST(duration_ms AS INTEGER) AS durationMs,
+CASE state WHEN 'started' THEN 'started' ELSE 'applied' END AS state
+FROM ${this.t} ORDER BY version`;
   }
 
   selectLock(): InStatement {
@@ -249,8 +255,8 @@ export function toAppliedRow(r: Row): AppliedRow {
     version: String(r.version),
     name: String(r.name),
     checksum: String(r.checksum),
-    appliedAt: String(r.applied_at),
-    durationMs: Number(r.duration_ms),
+    appliedAt: String(r.appliedAt),
+    durationMs: Number(r.durationMs),
     state: r.state === "started" ? "started" : "applied",
   };
 }

@@ -18,8 +18,8 @@ export interface MigrationFile {
   name: string;
   kind: MigrationKind;
   upPath: string;
-  /** The `.down.sql` file (SQL), or the module itself when it exports `down` (TS). */
-  downPath: string | undefined;
+  /** The `.down.sql` file (SQL), or the module itself when it exports `down` (TS); absent when there is none. */
+  downPath?: string;
   /** sha256 over the migration's files. */
   checksum: string;
 }
@@ -73,11 +73,9 @@ export function discoverMigrations(dir: string): MigrationFile[] {
   const base = path.join(dir);
   const prefix = base === "." ? "" : base.endsWith(path.sep) ? base : base + path.sep;
   const cache = ChecksumCache.for(path.resolve(dir));
+  // As remembered, not copied: a migration without a down file has no downPath key either way.
   const listed = cache.listing<MigrationFile>(prefix, names);
-  if (listed !== undefined) {
-    // Rebuilt so that a migration without a down file has the same shape as a discovered one.
-    return listed.map((f) => ({ version: f.version, name: f.name, kind: f.kind, upPath: f.upPath, downPath: f.downPath ?? undefined, checksum: f.checksum }));
-  }
+  if (listed !== undefined) return listed;
 
   interface Group { version: string; name: string; up?: string; down?: string; ts?: string; stats: Partial<Record<"up" | "down" | "ts", fs.Stats>> }
   const groups = new Map<string, Group>();
@@ -167,16 +165,16 @@ function readFile(file: string): Buffer {
 }
 
 function sqlMigration(version: string, name: string, up: string, down: string | undefined, stats: fs.Stats[], cache: ChecksumCache): MigrationFile {
-  const { checksum } = cache.get(up, stats, () => ({
+  const { checksum } = cache.get(up, down ? [up, down] : [up], stats, () => ({
     checksum: down ? sha256Hex(readFile(up), "\0down\0", readFile(down)) : sha256Hex(readFile(up)),
   }));
-  return { version, name, kind: "sql", upPath: up, downPath: down, checksum };
+  return down ? { version, name, kind: "sql", upPath: up, downPath: down, checksum } : { version, name, kind: "sql", upPath: up, checksum };
 }
 
 function tsMigration(version: string, name: string, file: string, stats: fs.Stats[], cache: ChecksumCache): MigrationFile {
-  const { checksum, down } = cache.get(file, stats, () => {
+  const { checksum, down } = cache.get(file, [file], stats, () => {
     const content = readFile(file);
     return { checksum: sha256Hex(content), down: EXPORTS_DOWN.test(content.toString("utf8")) };
   });
-  return { version, name, kind: "ts", upPath: file, downPath: down ? file : undefined, checksum };
+  return down ? { version, name, kind: "ts", upPath: file, downPath: file, checksum } : { version, name, kind: "ts", upPath: file, checksum };
 }

@@ -8,8 +8,9 @@
  * file systems stamp times coarsely (a jiffy, or 1–2 s) and a second write in the same tick
  * would otherwise look unchanged (git calls this "racy").
  *
- * Where: one small JSON file per migrations folder in the user's cache directory
- * ($XDG_CACHE_HOME/strata, else ~/.cache/strata; ~/Library/Caches/strata on macOS), never in
+ * Where: two small JSON files per migrations folder (its checksums, and its listing) in the
+ * user's cache directory ($XDG_CACHE_HOME/strata, else ~/.cache/strata; ~/Library/Caches/strata
+ * on macOS), never in
  * the project or the database — a no-op run and `status` write nothing there. Whoever can write
  * that directory could make a changed file look unchanged; it is the user's own. The cache is an
  * optimisation only: unreadable, corrupt or unwritable, it is ignored.
@@ -29,36 +30,46 @@ interface Entry extends Remembered {
   stamp: number[];
 }
 
-/** A migration as discovery lists it: the files behind it and what they hold. */
+/** A migration as discovery lists it: its files are upPath and, when another, downPath. */
 export interface ListedMigration {
-  kind: string;
   upPath: string;
-  downPath?: string | undefined;
+  downPath?: string;
   checksum: string;
 }
 
+/** The files a listed migration stands for, in the order their stats are given to get(). */
+function filesOf(m: ListedMigration): string[] {
+  return m.downPath === undefined || m.downPath === m.upPath ? [m.upPath] : [m.upPath, m.downPath];
+}
+
 /**
- * The folder's last validated listing: its names in readdir order and what discovery made of
- * them, so that a run seeing the same names only stats and compares (no parsing, grouping or
- * sorting of 400 names in Bun's cold interpreter, ~10 M instructions of a no-op start-up).
+ * The folder's last validated listing, in a file of its own (the only one a no-op start-up
+ * reads): the names in readdir order and what discovery made of them, so that a run seeing the
+ * same names only stats and compares — no parsing, grouping or sorting of 400 names in Bun's cold
+ * interpreter. Self-contained: every file behind it, with its stamp.
  */
-interface Listing<T> {
-  /** The folder as the paths in `files` spell it (a listing made through another spelling is not used). */
+interface ListingFile<T> {
+  format: 3;
+  dir: string;
+  /** The folder as discovery spells its paths (a listing made through another spelling is not used). */
   prefix: string;
-  names: string[];
-  files: T[];
+  /** The names joined with "/", which no file name contains: one comparison. */
+  names: string;
+  /** What discovery made of the names, as it returns it. */
+  items: T[];
+  /** Four numbers for each file behind the items, in order (see filesOf). */
+  stamps: number[];
 }
 
 interface CacheFile {
-  format: 2;
+  format: 3;
   dir: string;
   entries: Record<string, Entry>;
-  listing?: Listing<unknown>;
 }
 
 const RACY_MS = 2000;
-/** Cache files kept at most (one per migrations folder seen); the oldest go first. */
-const MAX_FILES = 200;
+/** Folders remembered at most (one or two files each); the oldest go first. */
+const MAX_FILES = 400;
 
 function cacheRoot(): string | undefined {
   const xdg = process.env["XDG_CACHE_HOME"];
@@ -68,13 +79,14 @@ function cacheRoot(): string | undefined {
   return process.platform === "darwin" ? path.join(home, "Library", "Caches", "strata") : path.join(home, ".cache", "strata");
 }
 
-/** Does `stamp` (as remembered) describe exactly these stats? */
-function sameStamp(stamp: unknown, stats: fs.Stats[]): boolean {
+/** Does `stamp` (as remembered) describe exactly these stats, from `offset` on? */
+function sameStamp(stamp: number[], offset: number, st: fs.Stats): boolean {
+  return stamp[offset] === st.size && stamp[offset + 1] === st.mtimeMs && stamp[offset + 2] === st.ctimeMs && stamp[offset + 3] === st.ino;
+}
+
+function sameStamps(stamp: unknown, stats: fs.Stats[]): boolean {
   if (!Array.isArray(stamp) || stamp.length !== stats.length * 4) return false;
-  for (let i = 0; i < stats.length; i++) {
-    const st = stats[i]!;
-    if (stamp[4 * i] !== st.size || stamp[4 * i + 1] !== st.mtimeMs || stamp[4 * i + 2] !== st.ctimeMs || stamp[4 * i + 3] !== st.ino) return false;
-  }
+  for (let i = 0; i < stats.length; i++) if (!sameStamp(stamp, 4 * i, stats[i]!)) return false;
   return true;
 }
 
@@ -85,25 +97,30 @@ function stampOf(stats: fs.Stats[]): number[] {
 }
 
 export class ChecksumCache {
-  private readonly file: string | undefined;
-  private readonly old: Record<string, Entry>;
+  private readonly entriesFile: string | undefined;
+  private readonly listingFile: string | undefined;
+  private read: CacheFile | undefined | null = null;
   private readonly next: Record<string, Entry> = {};
+  /** The files behind each key looked up this run, as get() was given them. */
+  private readonly pathsOf = new Map<string, string[]>();
   private dirty = false;
-  private readonly existed: boolean;
   private readonly dir: string;
   private readonly racyMs: number;
-  private readonly oldListing: Listing<unknown> | undefined;
-  private newListing: Listing<unknown> | undefined;
+  private newListing: ListingFile<unknown> | undefined;
 
   private constructor(dir: string, racyMs: number) {
     this.dir = dir;
     this.racyMs = racyMs;
     const root = cacheRoot();
-    this.file = root && path.join(root, `checksums-${nameHash(dir)}.json`);
-    const read = this.file ? readCache(this.file, dir) : undefined;
-    this.existed = read !== undefined;
-    this.old = read?.entries ?? {};
-    this.oldListing = read?.listing;
+    const name = nameHash(dir);
+    this.entriesFile = root && path.join(root, `checksums-${name}.json`);
+    this.listingFile = root && path.join(root, `listing-${name}.json`);
+  }
+
+  /** The remembered entries, read on first use (a reused listing never needs them). */
+  private get old(): Record<string, Entry> {
+    if (this.read === null) this.read = this.entriesFile ? readJson<CacheFile>(this.entriesFile, this.dir) : undefined;
+    return this.read?.entries ?? {};
   }
 
   /**
@@ -111,35 +128,42 @@ export class ChecksumCache {
    * every file behind it is a regular file with the remembered identity; undefined otherwise.
    */
   listing<T extends ListedMigration>(prefix: string, names: string[]): T[] | undefined {
-    const old = this.oldListing;
-    if (old === undefined || old.prefix !== prefix || !Array.isArray(old.names) || !Array.isArray(old.files) || old.names.length !== names.length) return undefined;
-    for (let i = 0; i < names.length; i++) if (old.names[i] !== names[i]) return undefined;
-    const stats: fs.Stats[] = [];
-    for (const file of old.files as T[]) {
-      const entry = this.old[file.upPath];
-      if (entry === undefined || entry.checksum !== file.checksum) return undefined;
-      stats.length = 0;
-      for (const p of file.downPath === undefined || file.kind === "ts" ? [file.upPath] : [file.upPath, file.downPath]) {
-        const st = fs.statSync(p, { throwIfNoEntry: false });
-        if (st === undefined || !st.isFile()) return undefined;
-        stats.push(st);
-      }
-      if (!sameStamp(entry.stamp, stats)) return undefined;
+    const old = this.listingFile ? readJson<ListingFile<T>>(this.listingFile, this.dir) : undefined;
+    if (old === undefined || old.prefix !== prefix || old.names !== names.join("/")) return undefined;
+    const { items, stamps } = old;
+    if (!Array.isArray(items) || !Array.isArray(stamps)) return undefined;
+    // filesOf() and sameStamp() written out: a helper called for each of 400 files is compiled
+    // by Bun's JIT, which costs more in a ~20 ms run than interpreting it.
+    // (Nor an inner loop over the one or two files: its iterations count towards compiling this one.)
+    let at = 0;
+    for (let i = 0; i < items.length; i++) {
+      const m = items[i]!;
+      let st = fs.statSync(m.upPath, { throwIfNoEntry: false });
+      if (st === undefined || !st.isFile() || stamps[at] !== st.size || stamps[at + 1] !== st.mtimeMs || stamps[at + 2] !== st.ctimeMs || stamps[at + 3] !== st.ino) return undefined;
+      at += 4;
+      if (m.downPath === undefined || m.downPath === m.upPath) continue;
+      st = fs.statSync(m.downPath, { throwIfNoEntry: false });
+      if (st === undefined || !st.isFile() || stamps[at] !== st.size || stamps[at + 1] !== st.mtimeMs || stamps[at + 2] !== st.ctimeMs || stamps[at + 3] !== st.ino) return undefined;
+      at += 4;
     }
-    this.newListing = old;
-    for (const file of old.files as T[]) this.next[file.upPath] = this.old[file.upPath]!;
-    return old.files as T[];
+    return at === stamps.length ? items : undefined;
   }
 
   /**
-   * Remembers what discovery made of `names`, when each of its files is remembered too. Only the
-   * full walk calls this, and it runs only when listing() found something different, so the
-   * cache is written.
+   * Remembers what discovery made of `names`, when every migration's files are remembered as
+   * get() saw them. Only the full walk calls this, and it runs only when listing() found
+   * something different.
    */
-  rememberListing<T extends ListedMigration>(prefix: string, names: string[], files: T[]): void {
-    if (!files.every((f) => this.next[f.upPath]?.checksum === f.checksum)) return;
-    this.newListing = { prefix, names, files };
-    this.dirty = true;
+  rememberListing<T extends ListedMigration>(prefix: string, names: string[], items: T[]): void {
+    const stamps: number[] = [];
+    for (const m of items) {
+      const entry = this.next[m.upPath];
+      const seen = this.pathsOf.get(m.upPath);
+      const files = filesOf(m);
+      if (entry === undefined || entry.checksum !== m.checksum || seen === undefined || seen.join("\0") !== files.join("\0")) return;
+      stamps.push(...entry.stamp);
+    }
+    this.newListing = { format: 3, dir: this.dir, prefix, names: names.join("/"), items, stamps };
   }
 
   /** `racyMs`: how old a file must be to be remembered (tests shorten it). */
@@ -148,13 +172,14 @@ export class ChecksumCache {
   }
 
   /**
-   * The remembered value for `key` when its files (`stats`, from the caller's stat of each) are
-   * unchanged; otherwise `compute` runs (reading the files) and its result is remembered unless
-   * the files are too fresh.
+   * The remembered value for `key` when its files (`paths`, and `stats` from the caller's stat of
+   * each) are unchanged; otherwise `compute` runs (reading the files) and its result is
+   * remembered unless the files are too fresh.
    */
-  get(key: string, stats: fs.Stats[], compute: () => Remembered): Remembered {
+  get(key: string, paths: string[], stats: fs.Stats[], compute: () => Remembered): Remembered {
+    this.pathsOf.set(key, paths);
     const hit = this.old[key];
-    if (hit !== undefined && typeof hit.checksum === "string" && sameStamp(hit.stamp, stats)) {
+    if (hit !== undefined && typeof hit.checksum === "string" && sameStamps(hit.stamp, stats)) {
       this.next[key] = hit;
       return hit;
     }
@@ -170,22 +195,31 @@ export class ChecksumCache {
     return value;
   }
 
-  /** Writes the cache when it changed (entries added, or files gone). Never throws. */
+  /** Writes what changed (entries added or gone, a new listing). Never throws. */
   save(): void {
-    if (!this.file) return;
-    if (!this.dirty && Object.keys(this.next).length === Object.keys(this.old).length) return;
+    if (!this.entriesFile || !this.listingFile) return;
+    const entriesChanged = this.dirty || Object.keys(this.next).length !== Object.keys(this.old).length;
     try {
-      fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-      if (!this.existed) prune(path.dirname(this.file));
-      const data: CacheFile = { format: 2, dir: this.dir, entries: this.next, ...(this.newListing ? { listing: this.newListing } : {}) };
-      // Written aside and renamed: a concurrent reader sees the old file or the new one.
-      const tmp = `${this.file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
-      fs.renameSync(tmp, this.file);
+      if (entriesChanged || this.newListing) {
+        const root = path.dirname(this.entriesFile);
+        fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+        if (this.read === undefined) prune(root);
+      }
+      if (entriesChanged) writeAtomically(this.entriesFile, { format: 3, dir: this.dir, entries: this.next } satisfies CacheFile);
+      // Only the full walk saves, so an old listing did not match: replaced, or removed.
+      if (this.newListing) writeAtomically(this.listingFile, this.newListing);
+      else fs.rmSync(this.listingFile, { force: true });
     } catch {
       // Only an optimisation: the next run hashes again.
     }
   }
+}
+
+/** Written aside and renamed: a concurrent reader sees the old file or the new one. */
+function writeAtomically(file: string, data: unknown): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
+  fs.renameSync(tmp, file);
 }
 
 /**
@@ -203,11 +237,13 @@ function nameHash(text: string): string {
   return (a >>> 0).toString(16).padStart(8, "0") + (b >>> 0).toString(16).padStart(8, "0");
 }
 
-function readCache(file: string, dir: string): CacheFile | undefined {
+/** A cache file of this format for this folder, or undefined (missing, corrupt, older, another folder's). */
+function readJson<T extends { format: number; dir: string }>(file: string, dir: string): T | undefined {
   try {
-    const data = JSON.parse(fs.readFileSync(file, "utf8")) as CacheFile;
+    const data = JSON.parse(fs.readFileSync(file, "utf8")) as T;
     // The file name is a hash of the folder: a collision or an older format is simply not used.
-    if (data.format !== 2 || data.dir !== dir || typeof data.entries !== "object" || data.entries === null) return undefined;
+    if (typeof data !== "object" || data === null || data.format !== 3 || data.dir !== dir) return undefined;
+    if ("entries" in data && (typeof data.entries !== "object" || data.entries === null)) return undefined;
     return data;
   } catch {
     return undefined;
@@ -216,7 +252,7 @@ function readCache(file: string, dir: string): CacheFile | undefined {
 
 /** Keeps the cache directory bounded: temp folders used once would otherwise pile up. */
 function prune(root: string): void {
-  const names = fs.readdirSync(root).filter((n) => n.startsWith("checksums-"));
+  const names = fs.readdirSync(root).filter((n) => n.startsWith("checksums-") || n.startsWith("listing-"));
   if (names.length < MAX_FILES) return;
   const aged = names.map((n) => {
     const full = path.join(root, n);
