@@ -143,6 +143,25 @@ test("remote restore of a backup that holds foreign-key violations: replayed in 
   assert.deepEqual(await contents(target.client), await contents(src.client));
 });
 
+test("a local snapshot with foreign-key violations restores into a remote database in committed batches, and one without in one transaction", { skip: NO_SQLD }, async (t) => {
+  const dir = tempDir(t);
+  const out = path.join(dir, "backups");
+  for (const orphan of [true, false]) {
+    const db = path.join(dir, `app-${orphan}.db`);
+    const local = createClient({ url: "file:" + db });
+    t.after(() => local.close());
+    // client.migrate runs with foreign keys off: the orphan row goes in.
+    await local.migrate(["CREATE TABLE p (id INTEGER PRIMARY KEY)", "CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p (id))", "INSERT INTO p VALUES (1)", `INSERT INTO c VALUES (1, ${orphan ? 99 : 1})`]);
+    const b = await backup({ url: db, out });
+    assert.equal(b.kind, "snapshot");
+    const target = await proxied(t);
+    const lines: string[] = [];
+    await restore({ url: target.url, authToken: target.token, file: b.path, yes: true, out, logger: new Logger({ tty: false, color: false, write: (s) => lines.push(s) }) });
+    assert.equal(/holds foreign-key violations.*not all-or-nothing/.test(lines.join("")), orphan, lines.join(""));
+    assert.deepEqual(await contents(target.client), await contents(local));
+  }
+});
+
 test("a local snapshot restores into a remote database exactly", { skip: NO_SQLD }, async (t) => {
   const dir = tempDir(t);
   const db = path.join(dir, "app.db");

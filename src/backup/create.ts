@@ -111,12 +111,31 @@ export interface Checked {
   version: string | null;
   tables: Record<string, number>;
   rows: number;
-  /** Whether the database holds foreign-key violations (a restore cannot defer them to a commit). */
-  foreignKeyViolations: boolean;
+  /**
+   * Whether the database holds foreign-key violations (a remote restore cannot defer them to a
+   * commit). Only where it was free to ask (a dump's scratch copy); see snapshotHasForeignKeyViolations.
+   */
+  foreignKeyViolations?: boolean;
 }
 
 async function hasForeignKeyViolations(ex: Executor): Promise<boolean> {
   return (await ex.execute("SELECT 1 FROM pragma_foreign_key_check LIMIT 1")).rows.length > 0;
+}
+
+/**
+ * Whether a snapshot file holds foreign-key violations. Asked only by the restore that needs it:
+ * the check reads every child table (0.3 s on a 240 MB file with one foreign key, over half of
+ * its quick_check), which a backup and a local restore never use.
+ */
+export async function snapshotHasForeignKeyViolations(file: string): Promise<boolean> {
+  const client = openClient(fileUrl(file), { intMode: "number" });
+  try {
+    return await hasForeignKeyViolations(client);
+  } catch (e) {
+    throw describeDbError(e, file);
+  } finally {
+    client.close();
+  }
 }
 
 /**
@@ -149,7 +168,7 @@ export async function verifySnapshot(file: string, table: string, progress?: Pro
       rows += n;
       progress?.update(rows, undefined, `counting ${t}`);
     }
-    return { version: await readVersion(client, table), tables, rows, foreignKeyViolations: await hasForeignKeyViolations(client) };
+    return { version: await readVersion(client, table), tables, rows };
   } catch (e) {
     throw e instanceof StrataError ? e : describeDbError(e, name);
   } finally {

@@ -15,7 +15,7 @@ import { StrataError } from "../errors.ts";
 import { describeDbError } from "../db/errors.ts";
 import type { Logger } from "../output/logger.ts";
 import { redactUrl } from "../output/redact.ts";
-import { createBackup, verifyDump, verifySnapshot } from "./create.ts";
+import { createBackup, snapshotHasForeignKeyViolations, verifyDump, verifySnapshot } from "./create.ts";
 import { countMismatches, countRows, dataTables, fileUrl, lockTableOf, openClient, readVersion, schemaObjects, type Executor, type SchemaObject } from "./db.ts";
 import { dumpStatements } from "./dump.ts";
 import { hashFile } from "./files.ts";
@@ -38,6 +38,8 @@ export async function restoreRemote(ctx: RestoreContext): Promise<RestoreOutcome
   }
   const checked = manifest.kind === "dump" ? await verifyDump(file, manifest.tables, ctx.dir, logger, [lock]) : await verifySnapshot(file, manifest.table);
   checkCounts(checked, manifest, file);
+  // Whether the replay can be one transaction (foreign keys are checked at its commit).
+  const violations = checked.foreignKeyViolations ?? (await snapshotHasForeignKeyViolations(file));
 
   // 2. The target.
   const client = openClient(ctx.url, { authToken: ctx.authToken, intMode: "bigint" });
@@ -69,7 +71,7 @@ export async function restoreRemote(ctx: RestoreContext): Promise<RestoreOutcome
     // 4. Drop, replay, check: in one transaction when the backup allows it.
     const statements = () => (manifest.kind === "dump" ? new DumpReader(file).statements() : snapshotStatements(file, lock));
     const drops = objects.length > 0 ? await dropStatements(client, objects) : [];
-    const tables = checked.foreignKeyViolations
+    const tables = violations
       ? await replayInBatches(client, drops, statements(), display, logger)
       : await replayAtomically(client, drops, statements(), display, manifest.tables, lock, logger);
     const mismatches = countMismatches(manifest.tables, tables, [lock]);
