@@ -127,6 +127,32 @@ test("a key without affinity keeps 5 and '5' apart; values: NaN as NULL, safe bi
   assert.deepEqual(got, [["integer", 5, 10, 7], ["text", "5", 20, 7], ["text", "x'y", 30, null]]);
 });
 
+test("runs of consecutive integer keys (negative, REAL-valued, broken by gaps and skipped rows) update exactly their rows", async (t) => {
+  const file = path.join(tempDir(t), "runs.db");
+  const db = createClient({ url: "file:" + file });
+  t.after(() => db.close());
+  // Rowids -50…1200 with two holes, so pages hold long runs with a break or two; every 100th row
+  // is skipped by update(), which breaks a run too; a REAL key column holding whole numbers.
+  await db.executeMultiple(`CREATE TABLE seq (id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b TEXT);
+    WITH RECURSIVE c(i) AS (SELECT -50 UNION ALL SELECT i + 1 FROM c WHERE i < 1200) INSERT INTO seq (id, a) SELECT i, i FROM c;
+    DELETE FROM seq WHERE id IN (7, 500);
+    CREATE TABLE reals (k REAL PRIMARY KEY, v INTEGER) WITHOUT ROWID;
+    WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300) INSERT INTO reals SELECT i, 0 FROM c;`);
+  const tx = await db.transaction("write");
+  const r = await updateInBatches(tx, {
+    table: "seq", read: ["a"], set: ["a", "b"], batchSize: 400,
+    update: (row) => (Number(row["id"]) % 100 === 0 ? null : { a: Number(row["a"]) * 2, b: "it's " + String(row["id"]) }),
+  });
+  const real = await updateInBatches(tx, { table: "reals", set: ["v"], batchSize: 128, update: (row) => ({ v: Number(row["k"]) + 1 }) });
+  await tx.commit();
+  const total = 1251 - 2;
+  assert.deepEqual([r.visited, r.updated, r.pages], [total, total - 12, Math.ceil(total / 400)]);
+  const mismatched = await db.execute(`SELECT count(*) FROM seq WHERE CASE WHEN id % 100 = 0 THEN a <> id OR b IS NOT NULL ELSE a <> id * 2 OR b IS NOT 'it''s ' || id END`);
+  assert.equal(mismatched.rows[0]![0], 0);
+  assert.deepEqual([real.visited, real.updated], [300, 300]);
+  assert.equal((await db.execute("SELECT count(*) FROM reals WHERE v = k + 1 AND typeof(k) = 'real'")).rows[0]![0], 300);
+});
+
 test("what it cannot page is refused before anything is written", async (t) => {
   const file = path.join(tempDir(t), "x.db");
   const db = createClient({ url: "file:" + file });
@@ -165,9 +191,15 @@ test("remote (sqld): the same helper pages through the guarded transaction", { s
   const dir = tempDir(t);
   writeFiles(dir, { "package.json": `{ "type": "module" }\n` });
   writeFiles(path.join(dir, "m"), {
-    "001_data.ts": `export async function up(tx, { updateInBatches }) {\n  await updateInBatches({ table: "items", set: ["hits"], batchSize: 500, update: (r) => ({ hits: 7 }) });\n}\n`,
+    // items has a gap every third row (written keyed); runs has none (written as runs).
+    "001_data.ts": `export async function up(tx, { updateInBatches }) {
+  await updateInBatches({ table: "items", set: ["hits"], batchSize: 500, update: (r) => ({ hits: 7 }) });
+  await tx.executeMultiple("CREATE TABLE runs (id INTEGER PRIMARY KEY, v INTEGER); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1500) INSERT INTO runs SELECT i, i FROM c;");
+  await updateInBatches({ table: "runs", set: ["v"], batchSize: 700, update: (r) => ({ v: r.v * 3 }) });
+}\n`,
   });
   const r = await up({ url: remote.url, authToken: remote.token, dir: path.join(dir, "m") });
   assert.deepEqual(r.steps.map((s) => s.outcome), ["applied"]);
   assert.deepEqual((await remote.client.execute("SELECT count(*), min(hits), max(hits) FROM items")).rows.map((x) => [x[0], x[1], x[2]]), [[1669, 7, 7]]);
+  assert.deepEqual((await remote.client.execute("SELECT count(*) FROM runs WHERE v = id * 3")).rows[0]![0], 1500);
 });

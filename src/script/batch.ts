@@ -2,11 +2,11 @@
  * `updateInBatches`: the data-migration helper strata hands a TS migration (the second argument
  * of up()/down(), and exported from "strata"). It walks a table in key order, a bounded page at a
  * time (keyset pagination: `WHERE key > last ORDER BY key LIMIT n`, never OFFSET), hands each row
- * to the caller's function and writes the page back with ONE statement,
- * `UPDATE … FROM json_each(?)`. Why this shape:
+ * to the caller's function and writes the page back with `UPDATE … FROM json_each(…)`: one
+ * statement per run of consecutive integer keys, else one for the page. Why this shape:
  *
  * - Memory stays flat: only one page is alive at a time, whatever the table's size.
- * - Two statements per page, not one per row: @libsql/client prepares every statement again
+ * - A few statements per page, not one per row: @libsql/client prepares every statement again
  *   (libsql-client-ts#333), and on a local file a prepared statement keeps its bound arguments
  *   until the connection closes (garbage collection does not free them) — what made row-by-row
  *   `tx.batch` reach 2.5 GB for 1M rows. The write goes through executeMultiple (see below).
@@ -131,16 +131,16 @@ export async function updateInBatches(tx: Executor, options: UpdateInBatchesOpti
   const t = quoteId(table);
   const k = quoteId(key);
   const where = options.where === undefined ? "" : ` AND (${options.where})`;
-  const readList = [k, ...read.map(quoteId)].join(", ");
+  const readColumns = [k, ...read.map(quoteId)];
   // Column-major: one flat JSON array per column ([[keys…], [col1…], …]) is cheaper to build
   // and to parse than an array per row.
-  const columnArrays = [k, ...read.map(quoteId)].map((c) => `json_group_array(${c})`).join(", ");
   const page = (after: boolean) =>
-    `SELECT json_array(${columnArrays}) FROM ` +
-    `(SELECT ${readList} FROM ${t} WHERE ${after ? `${k} > ?` : "1"}${where} ORDER BY ${k} LIMIT ?)`;
+    `SELECT json_array(${readColumns.map((c) => `json_group_array(${c})`).join(", ")}) FROM ` +
+    `(SELECT ${readColumns.join(", ")} FROM ${t} WHERE ${after ? `${k} > ?` : "1"}${where} ORDER BY ${k} LIMIT ?)`;
   const firstSql = page(false);
   const nextSql = page(true);
-  const write = writeForm(t, k, set, keyAsText);
+  const write = pageWriter(t, k, set, keyAsText);
+  const one = set.length === 1 ? set[0]! : undefined;
 
   const result: UpdateInBatchesResult = { visited: 0, updated: 0, pages: 0 };
   let last: BatchValue | undefined;
@@ -156,8 +156,9 @@ export async function updateInBatches(tx: Executor, options: UpdateInBatchesOpti
         throw usage(`"${table}" has keys beyond ±2^53 (${key} ≈ ${end}), which cannot be paged exactly`);
       }
     }
-    let changes = "";
-    let changed = 0;
+    const changedKeys: BatchValue[] = [];
+    // One entry per changed row: its new value (one column in set) or its values in set's order.
+    const newValues: unknown[] = [];
     for (let r = 0; r < n; r++) {
       const id = keys[r]!;
       const row: BatchRow = { [key]: id };
@@ -167,16 +168,17 @@ export async function updateInBatches(tx: Executor, options: UpdateInBatchesOpti
       for (const c of set) {
         if (!(c in next)) throw usage(`update() returned no value for "${c}" (row ${key} = ${String(id)})`, "return every column named in set, or null to skip the row");
       }
-      changes += (changed++ === 0 ? "" : ",") + write.change(id, next);
+      changedKeys.push(id);
+      newValues.push(one === undefined ? set.map((c) => next[c]) : next[one]);
     }
     result.visited += n;
-    if (changed > 0) {
+    if (changedKeys.length > 0) {
       // executeMultiple, the page inlined as a literal: a statement prepared through execute()
       // keeps its bound arguments until the connection closes (measured: +62 KB per 5,000-row
       // page, 1M → 5M rows 114 → 180 MB), while exec() finalizes what it ran. Every key in
       // the page was just read in this transaction, so each one updates exactly one row.
-      await tx.executeMultiple(write.sql(changes));
-      result.updated += changed;
+      await tx.executeMultiple(write(changedKeys, newValues));
+      result.updated += changedKeys.length;
     }
     last = keys[n - 1]!;
     if (n < size) break;
@@ -184,29 +186,66 @@ export async function updateInBatches(tx: Executor, options: UpdateInBatchesOpti
   return result;
 }
 
+/** Runs of consecutive integer keys shorter than this, on average, are written in the keyed form instead. */
+const MIN_RUN = 32;
+
 /**
- * How a page's changes are written back. Where the key can travel as text, an object keyed by
- * it, `{"<key>": value}` (or `[values…]` for several columns), joined on json_each's `key`:
- * one `->>` less per row than `[[key, values…], …]`, and none at all for one column — about
- * half the write's time. A key without affinity keeps the array form.
+ * How a page's changes are written back, as one script of UPDATE … FROM json_each statements.
+ * Keys that are consecutive integers (the usual rowid table) travel as nothing but their first
+ * value: `[values…]` joined on `first + j.key`, one statement per run, about a fifth less write
+ * time than the keyed forms (json_each builds no member names, and the values are one
+ * JSON.stringify). Otherwise, where the key can travel as text, an object keyed by it,
+ * `{"<key>": value}`, joined on json_each's `key`; a key without affinity keeps `[[key, values…], …]`.
  */
-function writeForm(t: string, k: string, set: string[], keyAsText: boolean) {
-  const one = set.length === 1 ? set[0]! : undefined;
-  const values = (next: BatchRow) => set.map((c) => jsonValue(next[c])).join(",");
-  const update = (assignments: string, match: string) => (json: string) =>
-    `UPDATE ${t} SET ${assignments} FROM json_each('${json.replace(/'/g, "''")}') AS j WHERE ${t}.${k} = ${match}`;
-  if (!keyAsText) {
-    return {
-      change: (id: BatchValue, next: BatchRow) => `[${jsonValue(id)},${values(next)}]`,
-      sql: (json: string) => update(set.map((c, i) => `${quoteId(c)} = j.value ->> ${i + 1}`).join(", "), "j.value ->> 0")(`[${json}]`),
-    };
-  }
-  const member = (id: BatchValue) => (typeof id === "string" ? JSON.stringify(id) : `"${String(id)}"`);
-  if (one !== undefined) {
-    return { change: (id: BatchValue, next: BatchRow) => `${member(id)}:${jsonValue(next[one])}`, sql: (json: string) => update(`${quoteId(one)} = j.value`, "j.key")(`{${json}}`) };
-  }
-  return {
-    change: (id: BatchValue, next: BatchRow) => `${member(id)}:[${values(next)}]`,
-    sql: (json: string) => update(set.map((c, i) => `${quoteId(c)} = j.value ->> ${i}`).join(", "), "j.key")(`{${json}}`),
+function pageWriter(t: string, k: string, set: string[], keyAsText: boolean) {
+  const assign = (of: string, first: number) =>
+    set.length === 1 ? `${quoteId(set[0]!)} = ${of}` : set.map((c, i) => `${quoteId(c)} = ${of} ->> ${i + first}`).join(", ");
+  const update = (json: string, assignments: string, match: string) =>
+    `UPDATE ${t} SET ${assignments} FROM json_each('${json.includes("'") ? json.replace(/'/g, "''") : json}') AS j WHERE ${t}.${k} = ${match}`;
+  const value = set.length === 1 ? jsonValue : (v: unknown) => `[${(v as unknown[]).map(jsonValue).join(",")}]`;
+  return (keys: BatchValue[], values: unknown[]): string => {
+    const runs = integerRuns(keys);
+    if (runs !== undefined) {
+      return runs.map(([from, to]) => update(jsonArray(values.slice(from, to)), assign("j.value", 0), `${keys[from] as number} + j.key`)).join(";\n");
+    }
+    let json = "";
+    if (keyAsText) {
+      for (let i = 0; i < keys.length; i++) {
+        const id = keys[i]!;
+        json += `${i === 0 ? "" : ","}${typeof id === "string" ? JSON.stringify(id) : `"${String(id)}"`}:${value(values[i])}`;
+      }
+      return update(`{${json}}`, assign("j.value", 0), "j.key");
+    }
+    for (let i = 0; i < keys.length; i++) {
+      const v = set.length === 1 ? [values[i]] : (values[i] as unknown[]);
+      json += `${i === 0 ? "" : ","}[${jsonValue(keys[i])},${v.map(jsonValue).join(",")}]`;
+    }
+    return update(`[${json}]`, assign("j.value", 1), "j.value ->> 0");
   };
+}
+
+/** The page's keys as runs of consecutive safe integers, [from, to) indexes; undefined when they are not integers or the runs are short. */
+function integerRuns(keys: BatchValue[]): [number, number][] | undefined {
+  const runs: [number, number][] = [];
+  let from = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const id = keys[i];
+    if (typeof id !== "number" || !Number.isSafeInteger(id)) return undefined;
+    if (i > from && id !== (keys[i - 1] as number) + 1) {
+      runs.push([from, i]);
+      from = i;
+    }
+  }
+  runs.push([from, keys.length]);
+  return runs.length === 1 || runs.length * MIN_RUN <= keys.length ? runs : undefined;
+}
+
+/** JSON.stringify of a page's values, with the replacer (bigints, BLOB refusal) only when a value needs it. */
+function jsonArray(values: unknown[]): string {
+  for (const v of values) {
+    if (typeof v === "number" || typeof v === "string" || typeof v === "boolean" || v === null) continue;
+    if (Array.isArray(v) && v.every((x) => typeof x === "number" || typeof x === "string" || typeof x === "boolean" || x === null)) continue;
+    return JSON.stringify(values, jsonReplacer);
+  }
+  return JSON.stringify(values);
 }
