@@ -198,29 +198,28 @@ const MIN_RUN = 32;
  * `{"<key>": value}`, joined on json_each's `key`; a key without affinity keeps `[[key, values…], …]`.
  */
 function pageWriter(t: string, k: string, set: string[], keyAsText: boolean) {
-  const assign = (of: string, first: number) =>
-    set.length === 1 ? `${quoteId(set[0]!)} = ${of}` : set.map((c, i) => `${quoteId(c)} = ${of} ->> ${i + first}`).join(", ");
+  const one = set.length === 1;
+  // SET for a j.value that is the new value (one column) or an array of them starting at index `first`.
+  const assign = (first: number) => (one ? `${quoteId(set[0]!)} = j.value` : set.map((c, i) => `${quoteId(c)} = j.value ->> ${i + first}`).join(", "));
+  const byValue = assign(0);
+  const afterKey = assign(1);
   const update = (json: string, assignments: string, match: string) =>
     `UPDATE ${t} SET ${assignments} FROM json_each('${json.includes("'") ? json.replace(/'/g, "''") : json}') AS j WHERE ${t}.${k} = ${match}`;
-  const value = set.length === 1 ? jsonValue : (v: unknown) => `[${(v as unknown[]).map(jsonValue).join(",")}]`;
+  // A changed row's values as comma-separated JSON, in set's order.
+  const listed = (v: unknown) => (one ? jsonValue(v) : (v as unknown[]).map(jsonValue).join(","));
   return (keys: BatchValue[], values: unknown[]): string => {
     const runs = integerRuns(keys);
     if (runs !== undefined) {
-      return runs.map(([from, to]) => update(jsonArray(values.slice(from, to)), assign("j.value", 0), `${keys[from] as number} + j.key`)).join(";\n");
+      return runs.map(([from, to]) => update(jsonArray(values.slice(from, to)), byValue, `${keys[from] as number} + j.key`)).join(";\n");
     }
     let json = "";
-    if (keyAsText) {
-      for (let i = 0; i < keys.length; i++) {
-        const id = keys[i]!;
-        json += `${i === 0 ? "" : ","}${typeof id === "string" ? JSON.stringify(id) : `"${String(id)}"`}:${value(values[i])}`;
-      }
-      return update(`{${json}}`, assign("j.value", 0), "j.key");
-    }
     for (let i = 0; i < keys.length; i++) {
-      const v = set.length === 1 ? [values[i]] : (values[i] as unknown[]);
-      json += `${i === 0 ? "" : ","}[${jsonValue(keys[i])},${v.map(jsonValue).join(",")}]`;
+      const id = keys[i]!;
+      const sep = i === 0 ? "" : ",";
+      if (!keyAsText) json += `${sep}[${jsonValue(id)},${listed(values[i])}]`;
+      else json += `${sep}${typeof id === "string" ? JSON.stringify(id) : `"${String(id)}"`}:${one ? listed(values[i]) : `[${listed(values[i])}]`}`;
     }
-    return update(`[${json}]`, assign("j.value", 1), "j.value ->> 0");
+    return keyAsText ? update(`{${json}}`, byValue, "j.key") : update(`[${json}]`, afterKey, "j.value ->> 0");
   };
 }
 
@@ -242,10 +241,9 @@ function integerRuns(keys: BatchValue[]): [number, number][] | undefined {
 
 /** JSON.stringify of a page's values, with the replacer (bigints, BLOB refusal) only when a value needs it. */
 function jsonArray(values: unknown[]): string {
+  const plain = (v: unknown) => typeof v === "number" || typeof v === "string" || typeof v === "boolean" || v === null;
   for (const v of values) {
-    if (typeof v === "number" || typeof v === "string" || typeof v === "boolean" || v === null) continue;
-    if (Array.isArray(v) && v.every((x) => typeof x === "number" || typeof x === "string" || typeof x === "boolean" || x === null)) continue;
-    return JSON.stringify(values, jsonReplacer);
+    if (!plain(v) && !(Array.isArray(v) && v.every(plain))) return JSON.stringify(values, jsonReplacer);
   }
   return JSON.stringify(values);
 }
