@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * strata's entry point (Node via tsx, Deno, and the compiled binary). A no-op `up` or `status`
- * on a local file is answered by the fast path (./cli/fast.ts), which loads almost nothing;
- * everything else goes to the full CLI, loaded only then. Library users import src/index.ts.
+ * strata's entry point (Node via tsx, Deno, and the compiled binary). `up` and `status` with the
+ * common options go through the fast path (./cli/fast.ts), which loads neither cmd-ts nor the
+ * other verbs; everything else goes to the full CLI, loaded only then. Library users import
+ * src/index.ts.
  */
 import process from "node:process";
 import { fastPath } from "./cli/fast.ts";
@@ -10,7 +11,8 @@ import { fastPath } from "./cli/fast.ts";
 const argv = process.argv.slice(2);
 const fast = await fastPath(argv);
 if (fast !== undefined) {
-  // Everything was written synchronously to the fds: exiting now skips the runtime's teardown.
+  // Everything was written synchronously to the fds: exiting now skips the runtime's teardown
+  // (and timers or sockets a TS migration left behind).
   process.exit(fast);
 } else {
   const [{ main }, { tsMigrationCodeRan }] = await Promise.all([import("./cli/run.ts"), import("./script/ts-runner.ts")]);

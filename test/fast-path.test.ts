@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { runCommand, strata, tempDir, writeFiles, type RunResult } from "./support/cli.ts";
+import { openDb, runCommand, strata, tempDir, writeFiles, type RunResult } from "./support/cli.ts";
 import { ensureBinary } from "./support/build.ts";
 import { ChecksumCache } from "../src/script/fingerprints.ts";
 import { compareVersions, discoverMigrations } from "../src/script/discover.ts";
@@ -84,6 +84,48 @@ describe("fast path", () => {
       // A corrupt cache is ignored, not trusted.
       for (const f of cacheFiles) fs.writeFileSync(path.join(dir, "cache", "strata", f), "{not json");
       assert.deepEqual(JSON.parse((await ok(["status", "--json"])).stdout).changed, ["20240101000002"]);
+    });
+  }
+
+  for (const [name, run] of Object.entries(runners)) {
+    test(`an up that applies, fails or has no URL runs the same up verb on both paths — ${name}`, async (t) => {
+      // One folder per path, the same files: what each prints (with its folder, the timings and
+      // the runner's identity masked) and what each leaves in its database must be the same.
+      const files = {
+        ...MIGRATIONS,
+        "20240101000004_broken.up.sql": "CREATE TABLE tags (id INTEGER PRIMARY KEY);\nINSERT INTO missing_table VALUES (1);\n",
+      };
+      const mask = (text: string, dir: string) =>
+        untimed(text.split(dir).join("<dir>"))
+          .replace(/"(durationMs|duration_ms)": \d+/g, '"$1": 0')
+          .replace(/\bin \d+ ms\b/g, "in 0 ms")
+          .replace(/[\d.]+ s elapsed/g, "0 s elapsed");
+      const outcome = async (args: string[], env: Record<string, string>, withUrl = true) => {
+        const dir = tempDir(t);
+        writeFiles(path.join(dir, "migrations"), files);
+        const r = await run(withUrl ? [...args, "--url", "app.db"] : args, dir, { XDG_CACHE_HOME: path.join(dir, "cache"), NO_COLOR: "1", ...env });
+        const db = path.join(dir, "app.db");
+        let versions: string[] = [];
+        if (fs.existsSync(db)) {
+          const client = openDb(t, db);
+          versions = (await client.execute("SELECT version FROM strata_migrations ORDER BY version")).rows.map((row) => String(row[0]));
+        }
+        return { code: r.code, stdout: mask(r.stdout, dir), stderr: mask(r.stderr, dir), versions };
+      };
+      for (const [args, withUrl] of [[["up"], true], [["up", "--json"], true], [["up", "-q"], true], [["up"], false]] as [string[], boolean][]) {
+        const fast = await outcome(args, {}, withUrl);
+        const full = await outcome(args, { STRATA_FAST_PATH: "off" }, withUrl);
+        assert.deepEqual(fast, full, `strata ${args.join(" ")}${withUrl ? "" : " (no URL)"}`);
+        if (withUrl) {
+          // The three good ones committed, the broken one did not; its file and line are named.
+          assert.equal(fast.code, 1);
+          assert.deepEqual(fast.versions, ["20240101000001", "20240101000002", "20240101000003"]);
+          assert.match(fast.stderr + fast.stdout, /20240101000004_broken\.up\.sql:2/);
+        } else {
+          assert.equal(fast.code, 2, fast.stderr);
+          assert.match(fast.stderr, /DATABASE_URL/);
+        }
+      }
     });
   }
 

@@ -5,9 +5,9 @@
 import process from "node:process";
 import { command, flag, number, option, optional, positional, string, subcommands } from "cmd-ts";
 import { ExitCode, StrataError } from "../errors.ts";
-import { commandOptions, commonArgs, configArgs, connectionArgs, inspectArgs, loggerFor, outputArgs, projectArgs, runVerb, tableArgs, type CommonValues } from "./common.ts";
-import { interruptible } from "./signals.ts";
-import type { Logger } from "../output/logger.ts";
+import { commonArgs, configArgs, connectionArgs, inspectArgs, outputArgs, projectArgs, tableArgs } from "./common.ts";
+import { commandOptions, runVerb } from "./verb.ts";
+import { runDown, runRedo, runUp } from "./migrate-verbs.ts";
 import * as render from "./render.ts";
 import { versionLine } from "../build-info.ts";
 import { backup, deploy, restore } from "./ops-commands.ts";
@@ -30,39 +30,6 @@ const revisionArgs = {
 /** Alembic style `strata upgrade head` / `strata downgrade -1`: a positional REV means --to. */
 const revPositional = positional({ type: optional(string), displayName: "REV", description: "target revision (same as --to)" });
 
-function pickTarget(to: string | undefined, rev: string | undefined): string | undefined {
-  if (to !== undefined && rev !== undefined && to !== rev) throw new StrataError("usage", `two targets given: ${rev} and --to ${to}`);
-  return to ?? rev;
-}
-
-/** --dump-schema's folder is checked before the run: a missing one found afterwards fails a run that did its work. */
-async function checkDumpTarget(a: { dumpSchema: string | undefined; dryRun: boolean }): Promise<void> {
-  if (!a.dumpSchema || a.dryRun) return;
-  const { assertOutputFolderExists } = await import("../config/settings.ts");
-  assertOutputFolderExists(a.dumpSchema, "--dump-schema");
-}
-
-/** --dump-schema FILE on up/down: write the live schema after a real run. */
-async function dumpAfter(a: CommonValues & { dumpSchema: string | undefined; dryRun: boolean }, logger: Logger): Promise<void> {
-  if (!a.dumpSchema || a.dryRun) return;
-  const { schemaDump } = await import("../commands/schema.ts");
-  const r = await schemaDump({ ...commandOptions(a, logger), out: a.dumpSchema });
-  logger.info(`wrote the schema to ${r.out}`);
-}
-
-/** up / down / redo: SIGINT and SIGTERM stop the run between migrations (./signals.ts). */
-async function runMigration<T>(command: string, a: CommonValues, fn: (logger: Logger, signal: AbortSignal) => Promise<T>, renderResult: (r: T) => string): Promise<void> {
-  const interruption = interruptible(loggerFor(a));
-  try {
-    await runVerb(command, a, (logger) => fn(logger, interruption.signal), renderResult);
-    // An interrupted run exits with the signal's code: 130 for SIGINT, 143 for SIGTERM.
-    const signalled = interruption.exitCode();
-    if (signalled !== undefined && process.exitCode === ExitCode.interrupted) process.exitCode = signalled;
-  } finally {
-    interruption.dispose();
-  }
-}
-
 const up = command({
   name: "up",
   aliases: ["upgrade"],
@@ -78,14 +45,7 @@ const up = command({
     rev: revPositional,
     allowOutOfOrder: flag({ long: "allow-out-of-order", description: "apply pending migrations older than the newest applied one" }),
   },
-  handler: (a) =>
-    runMigration("up", a, async (logger, signal) => {
-      await checkDumpTarget(a);
-      const { up } = await import("../commands/migrate.ts");
-      const result = await up({ ...commandOptions(a, logger), signal, to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, allowOutOfOrder: a.allowOutOfOrder, singleTransaction: a.singleTransaction });
-      await dumpAfter(a, logger);
-      return result;
-    }, render.renderMigrate),
+  handler: runUp,
 });
 
 const down = command({
@@ -98,14 +58,7 @@ const down = command({
     { description: "revert to a version", command: "strata down --to 20240301090000" },
   ],
   args: { ...commonArgs, ...revisionArgs, rev: revPositional },
-  handler: (a) =>
-    runMigration("down", a, async (logger, signal) => {
-      await checkDumpTarget(a);
-      const { down } = await import("../commands/migrate.ts");
-      const result = await down({ ...commandOptions(a, logger), signal, to: pickTarget(a.to, a.rev), step: a.step, dryRun: a.dryRun, singleTransaction: a.singleTransaction });
-      await dumpAfter(a, logger);
-      return result;
-    }, render.renderMigrate),
+  handler: runDown,
 });
 
 const redo = command({
@@ -115,11 +68,7 @@ const redo = command({
     { description: "while writing a migration: run its down and up again", command: "strata redo --url dev.db" },
   ],
   args: { ...commonArgs, dryRun: revisionArgs.dryRun },
-  handler: (a) =>
-    runMigration("redo", a, async (logger, signal) => {
-      const { redo } = await import("../commands/migrate.ts");
-      return redo({ ...commandOptions(a, logger), signal, dryRun: a.dryRun });
-    }, render.renderMigrate),
+  handler: runRedo,
 });
 
 const status = command({
@@ -370,4 +319,3 @@ export function buildCli() {
   });
 }
 
-export type { CommonValues };

@@ -1,15 +1,8 @@
 /**
- * Options shared by every command, and the code that turns a command's result (or error) into
- * output and an exit code. Each verb in ./commands.ts is a thin wrapper over a library function.
+ * The options shared by every command, as cmd-ts declares them. Running a verb with their values
+ * (result or error -> output and an exit code) is ./verb.ts, which has no cmd-ts in it.
  */
-import process from "node:process";
 import { flag, option, optional, string } from "cmd-ts";
-import { ExitCode, StrataError, messageOf } from "../errors.ts";
-import { Logger } from "../output/logger.ts";
-import { parseDuration } from "../config/duration.ts";
-import { printJson, printResult } from "./print.ts";
-import type { CommandOptions } from "../commands/context.ts";
-import type { FlagValues } from "../config/settings.ts";
 
 /** Where the database is and how to reach it. */
 export const connectionArgs = {
@@ -66,81 +59,3 @@ export const inspectArgs = { ...connectionArgs, ...tableArgs, ...projectArgs, ..
 export const SHARED_OPTION_NAMES: ReadonlySet<string> = new Set(
   Object.values(commonArgs).flatMap((a) => a.helpTopics().map((topic) => topic.usage.split(/[ ,]/)[0]!)),
 );
-
-/** Values of the shared options; a verb that does not offer one of them leaves it undefined. */
-export interface CommonValues extends Omit<FlagValues, "schema" | "strictColumnOrder"> {
-  wait?: boolean | undefined;
-  waitTimeout?: string | undefined;
-  json: boolean;
-  quiet: boolean;
-  verbose: boolean;
-}
-
-export function loggerFor(v: CommonValues): Logger {
-  return new Logger({ quiet: v.quiet, verbose: v.verbose });
-}
-
-export function commandOptions(v: CommonValues, logger: Logger): CommandOptions {
-  return {
-    url: v.url,
-    authToken: v.authToken,
-    authTokenFile: v.authTokenFile,
-    dir: v.dir,
-    table: v.table,
-    config: v.config,
-    lockTimeout: v.lockTimeout,
-    migrationTimeout: v.migrationTimeout,
-    noTimeout: v.noTimeout,
-    waitMs: v.wait || v.waitTimeout !== undefined ? parseDuration(v.waitTimeout ?? "60s", "wait timeout") : undefined,
-    logger,
-  };
-}
-
-/**
- * Runs a verb: calls `fn`, prints its result as JSON or text, maps errors to one line and an
- * exit code. Sets process.exitCode rather than exiting, so pending output is flushed.
- */
-export async function runVerb<T>(
-  command: string,
-  v: CommonValues,
-  fn: (logger: Logger) => Promise<T>,
-  render: (result: T) => string,
-  exitCodeOf: (result: T) => number = () => ExitCode.ok,
-): Promise<void> {
-  const logger = loggerFor(v);
-  try {
-    const result = await fn(logger);
-    const code = exitCodeOf(result);
-    printResult(command, v, result, render, code);
-    process.exitCode = code;
-  } catch (e) {
-    process.exitCode = reportError(command, e, v, logger);
-  }
-}
-
-export function reportError(command: string, e: unknown, v: { json: boolean; verbose: boolean }, logger: Logger): number {
-  const err = e instanceof StrataError ? e : new StrataError("failure", messageOf(e), { cause: e });
-  const where = err.where ? `${err.where}: ` : "";
-  // One line: what, where, and what to do.
-  logger.error(`${where}${err.message}${err.hint ? ` — ${err.hint}` : ""}`);
-  if (v.verbose) {
-    const stack = (err.cause instanceof Error ? err.cause.stack : undefined) ?? err.stack;
-    if (stack) logger.debug(stack);
-  }
-  if (v.json) {
-    printJson({
-      ok: false,
-      command,
-      error: {
-        kind: err.kind,
-        message: err.message,
-        hint: err.hint ?? null,
-        file: err.file ?? null,
-        line: err.line ?? null,
-        exitCode: err.exitCode,
-        ...(err.details ? { details: err.details } : {}),
-      },
-    });
-  }
-  return err.exitCode;
-}

@@ -10,7 +10,8 @@
  */
 import { command, oneOf, positional, subcommands } from "cmd-ts";
 import type { HelpTopic } from "cmd-ts/dist/esm/helpdoc.js";
-import { outputArgs, runVerb } from "./common.ts";
+import { outputArgs } from "./common.ts";
+import { runVerb } from "./verb.ts";
 
 /** What completions read of a cmd-ts command, or of a group made with `group()`. */
 export interface CliNode {

@@ -1,13 +1,15 @@
 /**
- * The start-up fast path: a no-op `up` and `status` on a local database file, answered without
- * cmd-ts (whose `debug` and `chalk` load node:tty), @libsql/client (its native module) or Node's
- * stdio streams — together about two thirds of such a run in the compiled binary.
+ * The start-up fast path for `up` and `status` on a local database file, run without cmd-ts
+ * (whose `debug` and `chalk` load node:tty) and its module graph of every verb.
  *
- * It answers only what it fully understands, with the normal path's own pieces (settings
- * resolution, discovery, reconcile, the status builder and the renderers). Anything else — another
- * verb or option, a remote URL, a file or table that is not there, pending migrations or a
- * problem for `up`, a lock row for `status`, any error at all — returns undefined before anything
- * is printed, and ./run.ts handles the command as it always did.
+ * A no-op `up` and `status` are answered from a read-only look at the file (bun:sqlite in the
+ * binary, no @libsql/client, no Node stdio streams), with the normal path's own pieces (settings
+ * resolution, discovery, reconcile, the status builder and the renderers). Any other `up` the
+ * small parser below understands — pending migrations, a missing file, a remote URL, any
+ * problem — runs the up verb itself (./migrate-verbs.ts, what ./commands.ts runs too), so it
+ * applies, reports and exits exactly as through the full CLI. Anything else (another verb or
+ * option, `status` with something to say about a lock, any error while looking) returns
+ * undefined before anything is printed, and ./run.ts handles the command as it always did.
  */
 import fs from "node:fs";
 import process from "node:process";
@@ -76,11 +78,29 @@ export async function fastPath(argv: string[]): Promise<number | undefined> {
   if (process.env["STRATA_FAST_PATH"] === "off") return undefined;
   const args = parseFastArgs(argv);
   if (args === undefined) return undefined;
+  let code: number | undefined;
   try {
-    return await answer(args);
+    code = await answer(args);
   } catch {
-    return undefined; // the normal path meets the same problem and reports it properly
+    code = undefined; // the normal path meets the same problem and reports it properly
   }
+  if (code !== undefined || args.verb === "status") return code;
+  // Outside the try: once it has started, the run reports its own errors and must never run twice.
+  const { runUp } = await import("./migrate-verbs.ts");
+  await runUp({
+    ...args.flags,
+    json: args.json,
+    quiet: args.quiet,
+    verbose: false,
+    to: undefined,
+    rev: undefined,
+    step: undefined,
+    dryRun: false,
+    singleTransaction: false,
+    dumpSchema: undefined,
+    allowOutOfOrder: false,
+  });
+  return Number(process.exitCode ?? 0);
 }
 
 async function answer(a: FastArgs): Promise<number | undefined> {
@@ -106,9 +126,9 @@ async function answer(a: FastArgs): Promise<number | undefined> {
     return code;
   }
 
-  // `up`: only when there is nothing to apply and nothing that forbids the run (as the normal
-  // path's local plan, which takes no lock and writes nothing either). The lock row is only read
-  // so that a version table without strata's lock table is left to the normal path.
+  // `up`: answered here only when there is nothing to apply and nothing that forbids the run (as
+  // the up verb's local plan, which takes no lock and writes nothing either). The lock row is
+  // only read so that a version table without strata's lock table is left to the up verb.
   const entries = reconcile(files, applied);
   if (blockingProblems(entries) !== undefined) return undefined;
   for (let i = 0; i < entries.length; i++) if (entries[i]!.state === "pending") return undefined;

@@ -6,7 +6,8 @@ import path from "node:path";
 import process from "node:process";
 import { command, flag, number, option, optional, positional, restPositionals, string } from "cmd-ts";
 import { StrataError } from "../errors.ts";
-import { commandOptions, commonArgs, configArgs, connectionArgs, outputArgs, runVerb, tableArgs } from "./common.ts";
+import { commonArgs, configArgs, connectionArgs, outputArgs, tableArgs } from "./common.ts";
+import { commandOptions, runVerb } from "./verb.ts";
 
 /** backup and restore copy the database as it is: no migrations folder, no migration run. */
 const copyArgs = { ...connectionArgs, ...tableArgs, ...configArgs, ...outputArgs };

@@ -4,7 +4,7 @@ import { runSafely, setDefaultHelpFormatter } from "cmd-ts";
 import { buildCli } from "./commands.ts";
 import { ExitCode, StrataError } from "../errors.ts";
 import { helpFormatter } from "./help.ts";
-import { reportError } from "./common.ts";
+import { reportError } from "./verb.ts";
 import { Logger } from "../output/logger.ts";
 
 /** Verbs whose REV may be written Alembic-style as a bare `-1` / `+2`, which parsers take for flags. */

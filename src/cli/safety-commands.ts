@@ -4,7 +4,8 @@
  */
 import { command, flag, oneOf, option, optional, positional, string } from "cmd-ts";
 import { ExitCode } from "../errors.ts";
-import { commandOptions, commonArgs, runVerb } from "./common.ts";
+import { commonArgs } from "./common.ts";
+import { commandOptions, runVerb } from "./verb.ts";
 import { renderLint, renderLintGithub, renderRehearse } from "./safety-render.ts";
 
 export const lint = command({
