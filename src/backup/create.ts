@@ -15,7 +15,7 @@ import { redactUrl } from "../output/redact.ts";
 import { buildInfo } from "../build-info.ts";
 import { countMismatches, countRows, dataTables, fileUrl, integrityProblems, lockTableOf, openClient, readVersion, type Executor, type IntegrityCheck } from "./db.ts";
 import { writeDumpFile } from "./dump.ts";
-import { diskFullError, ensureDir, formatBytes, fsyncDir, fsyncFile, hashFile, isDiskFull, removeDbFiles, removeQuietly, tempPathFor } from "./files.ts";
+import { diskFullError, ensureDir, formatBytes, fsyncDir, fsyncWhile, hashFile, isDiskFull, removeDbFiles, removeQuietly, tempPathFor } from "./files.ts";
 import { writeManifest, type BackupKind, type Manifest } from "./manifest.ts";
 import { EXTENSION, backupBaseName, databaseLabel, utcStamp, type BackupReason } from "./naming.ts";
 import { Progress } from "./progress.ts";
@@ -76,9 +76,9 @@ async function createSnapshot(options: CreateBackupOptions, label: string): Prom
     } finally {
       source.close();
     }
-    if (!copied.digest) await fsyncFile(tmp); // copySnapshot fsynced the copy it hashed
-    // quick_check: SQLite just wrote (or the source's own pages are) this file; restore runs the full check on its input.
-    const checked = await verifySnapshot(tmp, options.table, progress, `the snapshot of ${display}`, "quick");
+    // The copy is made durable while it is checked (both end before the rename). quick_check:
+    // SQLite just wrote (or the source's own pages are) this file; restore runs the full check on its input.
+    const checked = await fsyncWhile(tmp, () => verifySnapshot(tmp, options.table, progress, `the snapshot of ${display}`, "quick"));
     const digest = copied.digest ?? (await hashFile(tmp, (bytes) => progress.update(checked.rows, bytes, "checksum")));
     progress.end();
     return await finish(options, label, tmp, "snapshot", createdAt, started, {

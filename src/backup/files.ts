@@ -53,6 +53,28 @@ export async function fsyncFile(file: string): Promise<void> {
   }
 }
 
+/**
+ * Runs `work` while `file` is fsynced. The fsync is handed to the runtime's I/O thread before
+ * `work` starts, so it overlaps even a `work` that keeps this thread busy (SQLite reading the
+ * same file); both have ended when this returns, whichever failed.
+ */
+export async function fsyncWhile<T>(file: string, work: () => Promise<T>): Promise<T> {
+  const fh = await fs.promises.open(file, "r+");
+  try {
+    const durable = fh.sync();
+    durable.catch(() => undefined); // awaited below, after `work`
+    try {
+      const result = await work();
+      await durable;
+      return result;
+    } finally {
+      await durable.catch(() => undefined);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Makes a rename durable. Some platforms cannot open folders: best effort there. */
 export async function fsyncDir(dir: string): Promise<void> {
   let fh: fs.promises.FileHandle | undefined;
@@ -75,27 +97,42 @@ export interface Digest {
   size: number;
 }
 
-/** Two reused buffers per pass: memory stays flat whatever the file size (no garbage to collect). */
+/** Three reused buffers per pass: memory stays flat whatever the file size (no garbage to collect). */
 const CHUNK = 1 << 20;
+const BUFFERS = 3;
 
 /**
- * Reads `fh` from its start to its end in chunks, reading the next chunk while `use` handles the
- * current one (a chunk is valid only until `use` settles). Returns the bytes read.
+ * Reads `fh` from its start to its end in chunks and hands each to `use` in order, with its
+ * offset. `use` may return a promise that keeps the chunk's buffer busy (a write in flight): the
+ * buffer is read into again only once it settled, two chunks later. So reading the next chunk,
+ * handling this one (hashing) and finishing the one before (writing) overlap; a copy costs about
+ * its slowest part instead of their sum. Returns the bytes read; nothing is in flight after.
  */
-async function eachChunk(fh: fs.promises.FileHandle, use: (chunk: Buffer) => unknown): Promise<number> {
-  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+async function eachChunk(fh: fs.promises.FileHandle, use: (chunk: Buffer, offset: number) => Promise<unknown> | void): Promise<number> {
+  const bufs = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafe(CHUNK));
+  const busy: (Promise<unknown> | undefined)[] = new Array(BUFFERS).fill(undefined);
   let size = 0;
   let i = 0;
   let pending = fh.read(bufs[0]!, 0, CHUNK, 0);
-  for (;;) {
-    const { bytesRead } = await pending;
-    if (bytesRead === 0) return size;
-    const chunk = bufs[i]!.subarray(0, bytesRead);
-    size += bytesRead;
-    i ^= 1;
-    pending = fh.read(bufs[i]!, 0, CHUNK, size);
-    pending.catch(() => undefined); // awaited next turn; not "unhandled" if `use` throws first
-    await use(chunk);
+  try {
+    for (;;) {
+      const { bytesRead } = await pending;
+      if (bytesRead === 0) return size;
+      const chunk = bufs[i]!.subarray(0, bytesRead);
+      const offset = size;
+      size += bytesRead;
+      const next = (i + 1) % BUFFERS;
+      await busy[next];
+      pending = fh.read(bufs[next]!, 0, CHUNK, size);
+      pending.catch(() => undefined); // awaited next turn; not "unhandled" if `use` throws first
+      const work = use(chunk, offset);
+      work?.catch(() => undefined); // awaited when its buffer comes round, or below
+      busy[i] = work ?? undefined;
+      i = next;
+    }
+  } finally {
+    // A failure leaves nothing running that still uses a buffer or the caller's files.
+    await Promise.allSettled([pending, ...busy]);
   }
 }
 
@@ -154,12 +191,19 @@ export async function copyHashed(src: Readable, dest: string, onBytes?: (bytes: 
   let done = 0;
   return withReadable(src, async (input) => {
     const output = await fs.promises.open(dest, "wx", FILE_MODE);
+    // One write in flight at a time, each at its own offset: the chunk after it is read and hashed meanwhile.
+    let writing: Promise<void> = Promise.resolve();
+    const writeAt = async (chunk: Buffer, offset: number): Promise<void> => {
+      for (let written = 0; written < chunk.length; ) written += (await output.write(chunk, written, chunk.length - written, offset + written)).bytesWritten;
+      onBytes?.((done += chunk.length));
+    };
     try {
-      const size = await eachChunk(input, async (chunk) => {
+      const size = await eachChunk(input, (chunk, offset) => {
         hash.update(chunk);
-        for (let written = 0; written < chunk.length; ) written += (await output.write(chunk, written, chunk.length - written)).bytesWritten;
-        onBytes?.((done += chunk.length));
+        writing = writing.then(() => writeAt(chunk, offset));
+        return writing;
       });
+      await writing;
       if (sync) await output.sync();
       return { sha256: hash.digest("hex"), size };
     } finally {

@@ -21,7 +21,7 @@ export interface CopiedSnapshot {
   digest?: Digest;
 }
 
-/** Copies the database `file` open in `source` to the new file `dest` (mode 0600). */
+/** Copies the database `file` open in `source` to the new file `dest` (mode 0600); the caller fsyncs it. */
 export async function copySnapshot(source: Client, file: string, dest: string, onBytes?: (bytes: number) => void): Promise<CopiedSnapshot> {
   let journalMode: string | null;
   // Never closed: closing a descriptor of the file would drop SQLite's locks (see heldHandle).
@@ -33,7 +33,7 @@ export async function copySnapshot(source: Client, file: string, dest: string, o
     // Under that lock the journal mode cannot change either.
     await tx.execute("SELECT count(*) FROM sqlite_master");
     journalMode = String((await tx.execute("PRAGMA journal_mode")).rows[0]?.[0] ?? "").toLowerCase() || null;
-    if (journalMode !== "wal") return { method: "file copy under a read lock", journalMode, digest: await copyHashed(fh, dest, onBytes) };
+    if (journalMode !== "wal") return { method: "file copy under a read lock", journalMode, digest: await copyHashed(fh, dest, onBytes, false) };
   } finally {
     tx.close(); // rolls the read transaction back: the lock goes
   }
