@@ -60,17 +60,14 @@ export async function fsyncFile(file: string): Promise<void> {
  */
 export async function fsyncWhile<T>(file: string, work: () => Promise<T>): Promise<T> {
   const fh = await fs.promises.open(file, "r+");
+  const durable = fh.sync();
+  durable.catch(() => undefined); // awaited after `work`: its failure must not cut `work` short
   try {
-    const durable = fh.sync();
-    durable.catch(() => undefined); // awaited below, after `work`
-    try {
-      const result = await work();
-      await durable;
-      return result;
-    } finally {
-      await durable.catch(() => undefined);
-    }
+    const result = await work();
+    await durable;
+    return result;
   } finally {
+    await durable.catch(() => undefined);
     await fh.close();
   }
 }
@@ -105,8 +102,9 @@ const BUFFERS = 3;
  * Reads `fh` from its start to its end in chunks and hands each to `use` in order, with its
  * offset. `use` may return a promise that keeps the chunk's buffer busy (a write in flight): the
  * buffer is read into again only once it settled, two chunks later. So reading the next chunk,
- * handling this one (hashing) and finishing the one before (writing) overlap; a copy costs about
- * its slowest part instead of their sum. Returns the bytes read; nothing is in flight after.
+ * handling this one (hashing) and finishing the ones before (writing) overlap; a copy costs about
+ * its slowest part instead of their sum. Returns the bytes read once every `use` has settled, and
+ * fails if one failed; nothing is in flight after, either way.
  */
 async function eachChunk(fh: fs.promises.FileHandle, use: (chunk: Buffer, offset: number) => Promise<unknown> | void): Promise<number> {
   const bufs = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafe(CHUNK));
@@ -117,7 +115,10 @@ async function eachChunk(fh: fs.promises.FileHandle, use: (chunk: Buffer, offset
   try {
     for (;;) {
       const { bytesRead } = await pending;
-      if (bytesRead === 0) return size;
+      if (bytesRead === 0) {
+        await Promise.all(busy);
+        return size;
+      }
       const chunk = bufs[i]!.subarray(0, bytesRead);
       const offset = size;
       size += bytesRead;
@@ -191,8 +192,7 @@ export async function copyHashed(src: Readable, dest: string, onBytes?: (bytes: 
   let done = 0;
   return withReadable(src, async (input) => {
     const output = await fs.promises.open(dest, "wx", FILE_MODE);
-    // One write in flight at a time, each at its own offset: the chunk after it is read and hashed meanwhile.
-    let writing: Promise<void> = Promise.resolve();
+    // Each chunk written at its own offset, while the next ones are read and hashed.
     const writeAt = async (chunk: Buffer, offset: number): Promise<void> => {
       for (let written = 0; written < chunk.length; ) written += (await output.write(chunk, written, chunk.length - written, offset + written)).bytesWritten;
       onBytes?.((done += chunk.length));
@@ -200,10 +200,8 @@ export async function copyHashed(src: Readable, dest: string, onBytes?: (bytes: 
     try {
       const size = await eachChunk(input, (chunk, offset) => {
         hash.update(chunk);
-        writing = writing.then(() => writeAt(chunk, offset));
-        return writing;
+        return writeAt(chunk, offset);
       });
-      await writing;
       if (sync) await output.sync();
       return { sha256: hash.digest("hex"), size };
     } finally {

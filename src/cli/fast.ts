@@ -1,8 +1,8 @@
 /**
- * The start-up fast path for `up` and `status` on a local database file, run without cmd-ts
- * (whose `debug` and `chalk` load node:tty) and its module graph of every verb.
+ * The start-up fast path for `up` and `status`, run without cmd-ts (whose `debug` and `chalk`
+ * load node:tty) and its module graph of every verb.
  *
- * A no-op `up` and `status` are answered from a read-only look at the file (bun:sqlite in the
+ * A no-op `up` and `status` on a local file are answered from a read-only look at it (bun:sqlite in the
  * binary, no @libsql/client, no Node stdio streams), with the normal path's own pieces (settings
  * resolution, discovery, reconcile, the status builder and the renderers). Any other `up` the
  * small parser below understands — pending migrations, a missing file, a remote URL, any

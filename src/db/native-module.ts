@@ -89,7 +89,7 @@ function reason(step: Step, error: unknown): string {
  * `name` is content-addressed (build.ts puts a hash in it), so a stale copy is never reused.
  */
 export function loadEmbeddedNative(embedded: string, name: string): unknown {
-  // Its size from a stat: reading the ~10 MB only to measure it cost ~5 ms and 10 MB at every start.
+  // Its size from a stat: reading the ~10 MB only to measure it cost ~20 ms and 10 MB at every start.
   const size = fs.statSync(embedded).size;
   let data: Uint8Array | undefined;
   const bytes = (): Uint8Array => (data ??= fs.readFileSync(embedded));

@@ -140,7 +140,6 @@ export async function updateInBatches(tx: Executor, options: UpdateInBatchesOpti
   const firstSql = page(false);
   const nextSql = page(true);
   const write = pageWriter(t, k, set, keyAsText);
-  const one = set.length === 1 ? set[0]! : undefined;
 
   const result: UpdateInBatchesResult = { visited: 0, updated: 0, pages: 0 };
   let last: BatchValue | undefined;
@@ -157,7 +156,6 @@ export async function updateInBatches(tx: Executor, options: UpdateInBatchesOpti
       }
     }
     const changedKeys: BatchValue[] = [];
-    // One entry per changed row: its new value (one column in set) or its values in set's order.
     const newValues: unknown[] = [];
     for (let r = 0; r < n; r++) {
       const id = keys[r]!;
@@ -169,7 +167,7 @@ export async function updateInBatches(tx: Executor, options: UpdateInBatchesOpti
         if (!(c in next)) throw usage(`update() returned no value for "${c}" (row ${key} = ${String(id)})`, "return every column named in set, or null to skip the row");
       }
       changedKeys.push(id);
-      newValues.push(one === undefined ? set.map((c) => next[c]) : next[one]);
+      newValues.push(write.valueOf(next));
     }
     result.visited += n;
     if (changedKeys.length > 0) {
@@ -177,7 +175,7 @@ export async function updateInBatches(tx: Executor, options: UpdateInBatchesOpti
       // keeps its bound arguments until the connection closes (measured: +62 KB per 5,000-row
       // page, 1M → 5M rows 114 → 180 MB), while exec() finalizes what it ran. Every key in
       // the page was just read in this transaction, so each one updates exactly one row.
-      await tx.executeMultiple(write(changedKeys, newValues));
+      await tx.executeMultiple(write.sql(changedKeys, newValues));
       result.updated += changedKeys.length;
     }
     last = keys[n - 1]!;
@@ -199,27 +197,32 @@ const MIN_RUN = 32;
  */
 function pageWriter(t: string, k: string, set: string[], keyAsText: boolean) {
   const one = set.length === 1;
+  const only = set[0]!;
   // SET for a j.value that is the new value (one column) or an array of them starting at index `first`.
-  const assign = (first: number) => (one ? `${quoteId(set[0]!)} = j.value` : set.map((c, i) => `${quoteId(c)} = j.value ->> ${i + first}`).join(", "));
+  const assign = (first: number) => (one ? `${quoteId(only)} = j.value` : set.map((c, i) => `${quoteId(c)} = j.value ->> ${i + first}`).join(", "));
   const byValue = assign(0);
   const afterKey = assign(1);
   const update = (json: string, assignments: string, match: string) =>
     `UPDATE ${t} SET ${assignments} FROM json_each('${json.includes("'") ? json.replace(/'/g, "''") : json}') AS j WHERE ${t}.${k} = ${match}`;
   // A changed row's values as comma-separated JSON, in set's order.
   const listed = (v: unknown) => (one ? jsonValue(v) : (v as unknown[]).map(jsonValue).join(","));
-  return (keys: BatchValue[], values: unknown[]): string => {
-    const runs = integerRuns(keys);
-    if (runs !== undefined) {
-      return runs.map(([from, to]) => update(jsonArray(values.slice(from, to)), byValue, `${keys[from] as number} + j.key`)).join(";\n");
-    }
-    let json = "";
-    for (let i = 0; i < keys.length; i++) {
-      const id = keys[i]!;
-      const sep = i === 0 ? "" : ",";
-      if (!keyAsText) json += `${sep}[${jsonValue(id)},${listed(values[i])}]`;
-      else json += `${sep}${typeof id === "string" ? JSON.stringify(id) : `"${String(id)}"`}:${one ? listed(values[i]) : `[${listed(values[i])}]`}`;
-    }
-    return keyAsText ? update(`{${json}}`, byValue, "j.key") : update(`[${json}]`, afterKey, "j.value ->> 0");
+  return {
+    /** What a changed row contributes: its new value (one column in set) or its values in set's order. */
+    valueOf: (next: BatchRow): unknown => (one ? next[only] : set.map((c) => next[c])),
+    sql: (keys: BatchValue[], values: unknown[]): string => {
+      const runs = integerRuns(keys);
+      if (runs !== undefined) {
+        return runs.map(([from, to]) => update(jsonArray(values.slice(from, to)), byValue, `${keys[from] as number} + j.key`)).join(";\n");
+      }
+      let json = "";
+      for (let i = 0; i < keys.length; i++) {
+        const id = keys[i]!;
+        const sep = i === 0 ? "" : ",";
+        if (!keyAsText) json += `${sep}[${jsonValue(id)},${listed(values[i])}]`;
+        else json += `${sep}${typeof id === "string" ? JSON.stringify(id) : `"${String(id)}"`}:${one ? listed(values[i]) : `[${listed(values[i])}]`}`;
+      }
+      return keyAsText ? update(`{${json}}`, byValue, "j.key") : update(`[${json}]`, afterKey, "j.value ->> 0");
+    },
   };
 }
 
